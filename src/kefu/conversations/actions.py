@@ -1,0 +1,598 @@
+"""The only door that changes a conversation. Every channel, page and API call comes here.
+
+Each action validates, writes in one transaction (the conversation row locked), records a
+timeline entry and emits a typed event that listeners receive after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from kefu.conversations.models import (
+    OPEN_STATUSES,
+    Attachment,
+    Channel,
+    Conversation,
+    Kind,
+    Message,
+    Priority,
+    Status,
+)
+from kefu.core.errors import ActionError
+from kefu.core.events import (
+    ConversationAssigned,
+    ConversationOpened,
+    ConversationsMerged,
+    KindChanged,
+    MessageAdded,
+    PriorityChanged,
+    StatusChanged,
+    TagsChanged,
+    emit,
+)
+from kefu.core.html import sanitize, text_to_html
+from kefu.core.models import Tag
+from kefu.customers.models import Customer
+from kefu.customers.timeline import record
+from kefu.staff.access import agent_profile
+from kefu.staff.models import Team
+
+MAX_BODY = 200_000
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+def _actor_id(actor: Any) -> int | None:
+    return actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def _ids(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.pk,
+        "team_id": conversation.team_id,
+        "assignee_id": conversation.assignee_id,
+    }
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """Re-read the conversation under a row lock (call inside ``transaction.atomic``)."""
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _require_agent(actor: Any) -> None:
+    if agent_profile(actor) is None:
+        raise ActionError("only an active agent can do this")
+
+
+def _clean_body(body_text: str, body_html: str = "") -> tuple[str, str]:
+    body_text = (body_text or "").strip()
+    if len(body_text) > MAX_BODY or len(body_html) > MAX_BODY * 5:
+        raise ActionError(f"a message is at most {MAX_BODY} characters")
+    html = sanitize(body_html) if body_html else text_to_html(body_text)
+    if not body_text and not body_html:
+        raise ActionError("a message cannot be empty")
+    return body_text, html
+
+
+def _store_attachments(message: Message, attachments: Sequence[NewAttachment]) -> None:
+    limit = settings.KEFU_MAX_ATTACHMENT_BYTES
+    for item in attachments:
+        if len(item.content) > limit:
+            raise ActionError(
+                f"attachment {item.filename!r} is {len(item.content)} bytes; the limit is {limit}"
+            )
+        name = (item.filename or "attachment").replace("/", "_").replace("\\", "_")[:200]
+        attachment = Attachment(
+            message=message,
+            filename=name,
+            content_type=item.content_type,
+            size=len(item.content),
+        )
+        attachment.file.save(name, ContentFile(item.content), save=False)
+        attachment.save()
+
+
+def _add_message(
+    conversation: Conversation,
+    *,
+    direction: str,
+    body_text: str,
+    body_html: str = "",
+    channel: str | None = None,
+    author_customer: Customer | None = None,
+    author_agent: Any = None,
+    metadata: dict[str, Any] | None = None,
+    external_id: str = "",
+    attachments: Sequence[NewAttachment] = (),
+) -> Message:
+    text, html = _clean_body(body_text, body_html)
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=direction,
+        channel=channel or conversation.channel,
+        author_customer=author_customer,
+        author_agent=author_agent,
+        body_text=text,
+        body_html=html,
+        metadata=metadata or {},
+        external_id=external_id[:255],
+    )
+    _store_attachments(message, attachments)
+    return message
+
+
+def open_conversation(
+    *,
+    customer: Customer,
+    channel: str,
+    subject: str,
+    body_text: str = "",
+    body_html: str = "",
+    actor: Any = None,
+    team: Team | None = None,
+    priority: str = Priority.NORMAL,
+    kind: str = Kind.QUESTION,
+    language: str = "",
+    metadata: dict[str, Any] | None = None,
+    external_id: str = "",
+    attachments: Sequence[NewAttachment] = (),
+) -> Conversation:
+    """Open a conversation with the customer's first message (if any)."""
+    if channel not in Channel.values:
+        raise ActionError(f"unknown channel {channel!r}")
+    if priority not in Priority.values:
+        raise ActionError(f"unknown priority {priority!r}")
+    if kind not in Kind.values:
+        raise ActionError(f"unknown kind {kind!r}")
+    if customer.merged_into_id:
+        raise ActionError("this customer was merged into another; use that one")
+    subject = " ".join((subject or "").split())[:255]
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            customer=customer,
+            channel=channel,
+            subject=subject,
+            team=team,
+            priority=priority,
+            kind=kind,
+            language=language,
+            last_message_at=now,
+        )
+        message = None
+        if body_text or body_html:
+            message = _add_message(
+                conversation,
+                direction=Message.Direction.IN,
+                body_text=body_text,
+                body_html=body_html,
+                author_customer=customer,
+                metadata=metadata,
+                external_id=external_id,
+                attachments=attachments,
+            )
+            conversation.last_inbound_at = now
+            conversation.save(update_fields=["last_inbound_at"])
+        record(
+            customer,
+            "conversation_opened",
+            actor=actor,
+            conversation=conversation,
+            channel=channel,
+            subject=subject,
+        )
+    emit(
+        ConversationOpened(
+            actor_id=_actor_id(actor),
+            customer_id=customer.pk,
+            channel=channel,
+            **_ids(conversation),
+        )
+    )
+    if message is not None:
+        emit(
+            MessageAdded(
+                actor_id=_actor_id(actor),
+                message_id=message.pk,
+                direction="in",
+                **_ids(conversation),
+            )
+        )
+    return conversation
+
+
+def receive_message(
+    conversation: Conversation,
+    *,
+    body_text: str,
+    body_html: str = "",
+    channel: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    external_id: str = "",
+    attachments: Sequence[NewAttachment] = (),
+    actor: Any = None,
+) -> Message:
+    """A customer wrote to an existing conversation; a solved or waiting one reopens.
+
+    A closed conversation takes no more messages: the channel opens a follow-up instead.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.status == Status.CLOSED:
+            raise ActionError("this conversation is closed; open a follow-up conversation")
+        message = _add_message(
+            conversation,
+            direction=Message.Direction.IN,
+            body_text=body_text,
+            body_html=body_html,
+            channel=channel,
+            author_customer=conversation.customer,
+            metadata=metadata,
+            external_id=external_id,
+            attachments=attachments,
+        )
+        old_status = conversation.status
+        conversation.last_message_at = conversation.last_inbound_at = now
+        fields = ["last_message_at", "last_inbound_at", "updated_at"]
+        if old_status in (Status.PENDING, Status.SOLVED, Status.ON_HOLD):
+            conversation.status = Status.OPEN
+            conversation.solved_at = None
+            fields += ["status", "solved_at"]
+        conversation.save(update_fields=fields)
+        record(
+            conversation.customer,
+            "message_received",
+            conversation=conversation,
+            channel=message.channel,
+            excerpt=message.body_text[:120],
+        )
+        if conversation.status != old_status:
+            record(
+                conversation.customer,
+                "status_changed",
+                conversation=conversation,
+                old=old_status,
+                new=conversation.status,
+                reason="customer_replied",
+            )
+    emit(
+        MessageAdded(
+            actor_id=_actor_id(actor), message_id=message.pk, direction="in", **_ids(conversation)
+        )
+    )
+    if conversation.status != old_status:
+        emit(
+            StatusChanged(
+                actor_id=None, old=old_status, new=conversation.status, **_ids(conversation)
+            )
+        )
+    return message
+
+
+def send_reply(
+    conversation: Conversation,
+    *,
+    agent: Any,
+    body_text: str,
+    attachments: Sequence[NewAttachment] = (),
+    status: str | None = None,
+) -> Message:
+    """An agent answers the customer; optionally sets the status in the same step
+    (e.g. reply and mark pending). The channel's listener delivers it."""
+    _require_agent(agent)
+    if status is not None and status not in Status.values:
+        raise ActionError(f"unknown status {status!r}")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.status == Status.CLOSED:
+            raise ActionError("this conversation is closed")
+        message = _add_message(
+            conversation,
+            direction=Message.Direction.OUT,
+            body_text=body_text,
+            author_agent=agent,
+            attachments=attachments,
+        )
+        old_status = conversation.status
+        new_status = status or (Status.OPEN if old_status == Status.NEW else old_status)
+        conversation.status = new_status
+        conversation.last_message_at = now
+        fields = ["status", "last_message_at", "updated_at"]
+        if conversation.first_responded_at is None:
+            conversation.first_responded_at = now
+            fields.append("first_responded_at")
+        if conversation.assignee_id is None:
+            conversation.assignee = agent  # whoever answers first owns the conversation
+            fields.append("assignee")
+        if new_status == Status.SOLVED and old_status != Status.SOLVED:
+            conversation.solved_at = now
+            fields.append("solved_at")
+        conversation.save(update_fields=fields)
+        record(
+            conversation.customer,
+            "reply_sent",
+            actor=agent,
+            conversation=conversation,
+            excerpt=message.body_text[:120],
+        )
+        if new_status != old_status:
+            record(
+                conversation.customer,
+                "status_changed",
+                actor=agent,
+                conversation=conversation,
+                old=old_status,
+                new=new_status,
+            )
+    emit(
+        MessageAdded(
+            actor_id=agent.pk, message_id=message.pk, direction="out", **_ids(conversation)
+        )
+    )
+    if new_status != old_status:
+        emit(StatusChanged(actor_id=agent.pk, old=old_status, new=new_status, **_ids(conversation)))
+    return message
+
+
+def add_note(conversation: Conversation, *, agent: Any, body_text: str) -> Message:
+    """An internal note: agents see it, the customer never does."""
+    _require_agent(agent)
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        message = _add_message(
+            conversation,
+            direction=Message.Direction.NOTE,
+            body_text=body_text,
+            author_agent=agent,
+        )
+        conversation.save(update_fields=["updated_at"])
+        record(
+            conversation.customer,
+            "note_added",
+            actor=agent,
+            conversation=conversation,
+            excerpt=message.body_text[:120],
+        )
+    emit(
+        MessageAdded(
+            actor_id=agent.pk, message_id=message.pk, direction="note", **_ids(conversation)
+        )
+    )
+    return message
+
+
+def assign(
+    conversation: Conversation, *, actor: Any, assignee: Any, team: Team | None
+) -> Conversation:
+    """Give the conversation to ``team`` and ``assignee`` (either may be None: unassigned).
+
+    Pass the current values to keep them; there is no "unchanged" marker.
+    """
+    if assignee is not None:
+        profile = agent_profile(assignee)
+        if profile is None:
+            raise ActionError(f"{assignee} is not an active agent")
+        if (
+            team is not None
+            and not profile.sees_all_teams
+            and not profile.teams.filter(pk=team.pk).exists()
+        ):
+            raise ActionError(f"{profile.name} is not a member of {team.name}")
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        previous_assignee_id, previous_team_id = conversation.assignee_id, conversation.team_id
+        if previous_assignee_id == _pk(assignee) and previous_team_id == _pk(team):
+            return conversation
+        conversation.assignee = assignee
+        conversation.team = team
+        conversation.save(update_fields=["assignee", "team", "updated_at"])
+        record(
+            conversation.customer,
+            "assigned",
+            actor=actor,
+            conversation=conversation,
+            assignee=str(agent_profile(assignee) or "") if assignee else "",
+            team=team.name if team else "",
+        )
+    emit(
+        ConversationAssigned(
+            actor_id=_actor_id(actor),
+            previous_assignee_id=previous_assignee_id,
+            previous_team_id=previous_team_id,
+            **_ids(conversation),
+        )
+    )
+    return conversation
+
+
+def _pk(obj: Any) -> int | None:
+    return obj.pk if obj is not None else None
+
+
+def set_status(conversation: Conversation, *, actor: Any, status: str) -> Conversation:
+    if status not in Status.values:
+        raise ActionError(f"unknown status {status!r}")
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        old = conversation.status
+        if old == status:
+            return conversation
+        if old == Status.CLOSED:
+            raise ActionError("a closed conversation cannot change status")
+        if status == Status.NEW:
+            raise ActionError("a conversation cannot go back to new")
+        conversation.status = status
+        fields = ["status", "updated_at"]
+        if status == Status.SOLVED:
+            conversation.solved_at = timezone.now()
+            fields.append("solved_at")
+        elif status in OPEN_STATUSES:
+            conversation.solved_at = None
+            fields.append("solved_at")
+        conversation.save(update_fields=fields)
+        record(
+            conversation.customer,
+            "status_changed",
+            actor=actor,
+            conversation=conversation,
+            old=old,
+            new=status,
+        )
+    emit(StatusChanged(actor_id=_actor_id(actor), old=old, new=status, **_ids(conversation)))
+    return conversation
+
+
+def set_priority(conversation: Conversation, *, actor: Any, priority: str) -> Conversation:
+    if priority not in Priority.values:
+        raise ActionError(f"unknown priority {priority!r}")
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        old = conversation.priority
+        if old == priority:
+            return conversation
+        conversation.priority = priority
+        conversation.save(update_fields=["priority", "updated_at"])
+        record(
+            conversation.customer,
+            "priority_changed",
+            actor=actor,
+            conversation=conversation,
+            old=old,
+            new=priority,
+        )
+    emit(PriorityChanged(actor_id=_actor_id(actor), old=old, new=priority, **_ids(conversation)))
+    return conversation
+
+
+def set_kind(conversation: Conversation, *, actor: Any, kind: str) -> Conversation:
+    if kind not in Kind.values:
+        raise ActionError(f"unknown kind {kind!r}")
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        old = conversation.kind
+        if old == kind:
+            return conversation
+        conversation.kind = kind
+        conversation.save(update_fields=["kind", "updated_at"])
+        record(
+            conversation.customer,
+            "kind_changed",
+            actor=actor,
+            conversation=conversation,
+            old=old,
+            new=kind,
+        )
+    emit(KindChanged(actor_id=_actor_id(actor), old=old, new=kind, **_ids(conversation)))
+    return conversation
+
+
+def normalize_tag(name: str) -> str:
+    name = " ".join(name.split()).strip().lower()
+    if not name or len(name) > 64:
+        raise ActionError("a tag is 1–64 characters")
+    return name
+
+
+def tag(
+    conversation: Conversation,
+    *,
+    actor: Any,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> Conversation:
+    to_add = {normalize_tag(n) for n in add}
+    to_remove = {normalize_tag(n) for n in remove} - to_add
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        current = set(conversation.tags.values_list("name", flat=True))
+        added = sorted(to_add - current)
+        removed = sorted(to_remove & current)
+        if not added and not removed:
+            return conversation
+        if added:
+            tags = [Tag.objects.get_or_create(name=n)[0] for n in added]
+            conversation.tags.add(*tags)
+        if removed:
+            conversation.tags.remove(*Tag.objects.filter(name__in=removed))
+        conversation.save(update_fields=["updated_at"])
+        record(
+            conversation.customer,
+            "tags_changed",
+            actor=actor,
+            conversation=conversation,
+            added=added,
+            removed=removed,
+        )
+    emit(
+        TagsChanged(
+            actor_id=_actor_id(actor),
+            added=tuple(added),
+            removed=tuple(removed),
+            **_ids(conversation),
+        )
+    )
+    return conversation
+
+
+def merge_conversations(source: Conversation, target: Conversation, *, actor: Any) -> Conversation:
+    """Move every message of ``source`` into ``target`` and close ``source`` as merged."""
+    _require_agent(actor)
+    if source.pk == target.pk:
+        raise ActionError("a conversation cannot be merged into itself")
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Conversation.objects.select_for_update()
+            .filter(pk__in=[source.pk, target.pk])
+            .order_by("pk")
+        }
+        source, target = locked[source.pk], locked[target.pk]
+        if source.merged_into_id:
+            raise ActionError(f"conversation {source.reference} was already merged")
+        if target.status == Status.CLOSED:
+            raise ActionError("cannot merge into a closed conversation")
+        source.messages.update(conversation=target)
+        target.tags.add(*source.tags.all())
+        if source.last_message_at and (
+            target.last_message_at is None or source.last_message_at > target.last_message_at
+        ):
+            target.last_message_at = source.last_message_at
+        target.save(update_fields=["last_message_at", "updated_at"])
+        old_status = source.status
+        source.status = Status.CLOSED
+        source.merged_into = target
+        source.save(update_fields=["status", "merged_into", "updated_at"])
+        record(
+            target.customer,
+            "conversation_merged",
+            actor=actor,
+            conversation=target,
+            source=source.reference,
+        )
+        record(
+            source.customer,
+            "status_changed",
+            actor=actor,
+            conversation=source,
+            old=old_status,
+            new=Status.CLOSED,
+            reason="merged",
+            target=target.reference,
+        )
+    emit(ConversationsMerged(actor_id=actor.pk, source_id=source.pk, **_ids(target)))
+    emit(StatusChanged(actor_id=actor.pk, old=old_status, new=Status.CLOSED, **_ids(source)))
+    return target

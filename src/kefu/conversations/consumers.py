@@ -1,0 +1,122 @@
+"""The agent workspace's one websocket: live messages, conversation changes, inbox refresh."""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from kefu.conversations.access import can_see
+from kefu.conversations.models import Conversation, Message
+from kefu.core import realtime
+from kefu.staff.access import agent_profile, team_ids
+
+
+class WorkspaceConsumer(AsyncWebsocketConsumer):
+    groups: list[str]
+    conversation_id: int | None
+
+    async def connect(self) -> None:
+        self.groups = []
+        self.conversation_id = None
+        user = self.scope.get("user")
+        setup = await self._setup(user)
+        if setup is None:
+            await self.close(code=4403)
+            return
+        self.groups, self.conversation_id, self.language, self.tz = setup
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    @database_sync_to_async
+    def _setup(self, user: Any) -> tuple[list[str], int | None, str, str] | None:
+        profile = agent_profile(user)
+        if profile is None:
+            return None
+        groups = [realtime.agent_group(user.pk)]
+        if profile.sees_all_teams:
+            groups.append(realtime.ADMIN_GROUP)
+        else:
+            groups.append(realtime.team_group(None))
+            groups += [realtime.team_group(t) for t in sorted(team_ids(user))]
+        conversation_id = None
+        raw = parse_qs(self.scope.get("query_string", b"").decode()).get("conversation", [""])[0]
+        if raw.isdigit():
+            conversation = Conversation.objects.filter(pk=int(raw)).first()
+            if conversation is None or not can_see(user, conversation):
+                return None
+            conversation_id = conversation.pk
+            groups.append(realtime.conversation_group(conversation_id))
+        return groups, conversation_id, profile.language, profile.timezone
+
+    async def disconnect(self, code: int) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Browsers only listen; a ping keeps proxies from closing an idle socket."""
+        if text_data == "ping":
+            await self.send(text_data=json.dumps({"op": "pong"}))
+
+    async def conversation_event(self, event: dict[str, Any]) -> None:
+        for payload in await self._render(event):
+            await self.send(text_data=json.dumps(payload))
+
+    @database_sync_to_async
+    def _render(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        user = self.scope["user"]
+        conversation = (
+            Conversation.objects.select_related("customer")
+            .filter(pk=event["conversation_id"])
+            .first()
+        )
+        if conversation is None or not can_see(user, conversation):
+            return [{"op": "inbox"}]
+        payloads: list[dict[str, Any]] = [{"op": "inbox"}]
+        with translation.override(self.language or None), timezone.override(self._zone()):
+            if conversation.pk == self.conversation_id:
+                if event.get("message_id"):
+                    message = (
+                        Message.objects.select_related(
+                            "author_agent__agent_profile", "author_customer"
+                        )
+                        .prefetch_related("attachments")
+                        .filter(pk=event["message_id"], conversation=conversation)
+                        .first()
+                    )
+                    if message is not None:
+                        payloads.append(
+                            {
+                                "op": "message",
+                                "id": f"msg-{message.pk}",
+                                "html": render_to_string(
+                                    "conversations/_message.html", {"message": message}
+                                ),
+                            }
+                        )
+                else:
+                    payloads.append({"op": "props"})
+            if event.get("direction") == "in" and event.get("actor_id") != user.pk:
+                payloads.append(
+                    {
+                        "op": "toast",
+                        "text": f"{conversation.customer}: {conversation.subject}"[:140],
+                        "href": f"/c/{conversation.pk}/",
+                    }
+                )
+        return payloads
+
+    def _zone(self) -> Any:
+        if self.tz:
+            try:
+                return zoneinfo.ZoneInfo(self.tz)
+            except zoneinfo.ZoneInfoNotFoundError:
+                pass
+        return timezone.get_default_timezone()

@@ -1,0 +1,36 @@
+"""Realtime listener: conversation events → the channel-layer groups of the browsers that care.
+
+The payload is small (ids only); each websocket consumer renders the fragment for its own
+agent (language, time zone, permissions), so nothing is sent to someone who may not see it.
+"""
+
+from __future__ import annotations
+
+from kefu.core import realtime
+from kefu.core.events import ConversationAssigned, ConversationEvent, MessageAdded, listen
+
+
+@listen(ConversationEvent)
+def push_conversation_event(event: ConversationEvent) -> None:
+    groups = [
+        realtime.conversation_group(event.conversation_id),
+        realtime.team_group(event.team_id),
+        realtime.ADMIN_GROUP,
+    ]
+    if event.assignee_id:
+        groups.append(realtime.agent_group(event.assignee_id))
+    if isinstance(event, ConversationAssigned):
+        groups.append(realtime.team_group(event.previous_team_id))
+        if event.previous_assignee_id:
+            groups.append(realtime.agent_group(event.previous_assignee_id))
+    realtime.publish(
+        groups,
+        {
+            "type": "conversation.event",
+            "event": type(event).__name__,
+            "conversation_id": event.conversation_id,
+            "message_id": event.message_id if isinstance(event, MessageAdded) else None,
+            "direction": event.direction if isinstance(event, MessageAdded) else None,
+            "actor_id": event.actor_id,
+        },
+    )

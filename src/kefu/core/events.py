@@ -1,0 +1,132 @@
+"""Typed domain events, sent only after the writing transaction commits.
+
+Actions call :func:`emit`; listeners register with :func:`listen` (in their app's
+``AppConfig.ready``). The spine never imports its listeners: analytics, SLA clocks, realtime
+push and webhooks subscribe here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event. ``actor_id`` is the user who caused it, or None for the system."""
+
+    actor_id: int | None
+
+
+@dataclass(frozen=True)
+class ConversationEvent(Event):
+    conversation_id: int
+    team_id: int | None
+    assignee_id: int | None
+
+
+@dataclass(frozen=True)
+class ConversationOpened(ConversationEvent):
+    customer_id: int
+    channel: str
+
+
+@dataclass(frozen=True)
+class MessageAdded(ConversationEvent):
+    message_id: int
+    direction: str  # "in", "out" or "note"
+
+
+@dataclass(frozen=True)
+class ConversationAssigned(ConversationEvent):
+    previous_assignee_id: int | None
+    previous_team_id: int | None
+
+
+@dataclass(frozen=True)
+class StatusChanged(ConversationEvent):
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class PriorityChanged(ConversationEvent):
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class KindChanged(ConversationEvent):
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class TagsChanged(ConversationEvent):
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConversationsMerged(ConversationEvent):
+    source_id: int
+
+
+@dataclass(frozen=True)
+class CustomerChanged(Event):
+    customer_id: int
+    what: str  # "memory", "tier", "profile", "note"
+
+
+@dataclass(frozen=True)
+class CustomersMerged(Event):
+    customer_id: int
+    source_id: int
+
+
+@dataclass(frozen=True)
+class AgentDeactivated(Event):
+    agent_id: int
+    successor_id: int | None = None
+    reassigned: tuple[int, ...] = field(default_factory=tuple)
+
+
+E = TypeVar("E", bound=Event)
+Listener = Callable[[Any], None]
+
+_listeners: dict[type[Event], list[Listener]] = defaultdict(list)
+
+
+def listen(*event_types: type[E]) -> Callable[[Callable[[E], None]], Callable[[E], None]]:
+    """Register the decorated function for these event types (and their subclasses)."""
+
+    def register(fn: Callable[[E], None]) -> Callable[[E], None]:
+        for event_type in event_types:
+            if fn not in _listeners[event_type]:
+                _listeners[event_type].append(fn)
+        return fn
+
+    return register
+
+
+def dispatch(event: Event) -> None:
+    """Call every listener of the event's type and its bases; one failing listener never
+    stops the others (the write has already committed)."""
+    for klass in type(event).__mro__:
+        for fn in _listeners.get(klass, ()):
+            try:
+                fn(event)
+            except Exception:
+                logger.exception("listener %s failed on %r", fn, event)
+
+
+def emit(event: Event) -> None:
+    """Send ``event`` to its listeners once the current transaction commits (at once if none)."""
+    transaction.on_commit(lambda: dispatch(event), robust=True)

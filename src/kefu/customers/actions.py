@@ -1,0 +1,235 @@
+"""The one door for changes to customers: identity resolution, memory, tier, merge."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from kefu.core.errors import ActionError
+from kefu.core.events import CustomerChanged, CustomersMerged, emit
+from kefu.customers import identity
+from kefu.customers.models import (
+    ContactPoint,
+    Customer,
+    CustomerNote,
+    Organization,
+    Preference,
+    Tier,
+)
+from kefu.customers.timeline import record
+
+
+def _actor_id(actor: Any) -> int | None:
+    return actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def resolve_customer(
+    *,
+    email: str = "",
+    phone: str = "",
+    visitor_id: str = "",
+    name: str = "",
+    actor: Any = None,
+) -> Customer:
+    """Find the customer behind these contact points, or create one.
+
+    A known email, phone or visitor id lands on the existing customer (following merges);
+    contact points not seen before are added to that customer.
+    """
+    points = [
+        (kind, identity.normalize(kind, value))
+        for kind, value in (("email", email), ("phone", phone), ("visitor", visitor_id))
+        if value
+    ]
+    if not points:
+        raise ActionError("a customer needs at least an email, a phone or a visitor id")
+    with transaction.atomic():
+        known = list(ContactPoint.objects.select_related("customer").filter(_any_of(points)))
+        customer = _follow_merges(known[0].customer) if known else None
+        if customer is None:
+            customer = Customer.objects.create(name=name.strip()[:200])
+            record(customer, "customer_created", actor=actor, source=points[0][0])
+        elif name and not customer.name:
+            customer.name = name.strip()[:200]
+            customer.save(update_fields=["name", "updated_at"])
+        have = {(cp.kind, cp.value) for cp in known}
+        for kind, value in points:
+            if (kind, value) not in have:
+                try:
+                    with transaction.atomic():
+                        ContactPoint.objects.create(customer=customer, kind=kind, value=value)
+                except IntegrityError:
+                    pass  # taken meanwhile by a concurrent request; the first one wins
+    return customer
+
+
+def _any_of(points: list[tuple[str, str]]) -> Q:
+    query = Q()
+    for kind, value in points:
+        query |= Q(kind=kind, value=value)
+    return query
+
+
+def _follow_merges(customer: Customer) -> Customer:
+    seen = set()
+    while customer.merged_into_id and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
+
+
+def add_contact_point(customer: Customer, *, kind: str, value: str, actor: Any) -> ContactPoint:
+    value = identity.normalize(kind, value)
+    with transaction.atomic():
+        existing = ContactPoint.objects.filter(kind=kind, value=value).first()
+        if existing is not None:
+            if existing.customer_id == customer.pk:
+                return existing
+            raise ActionError(
+                f"{value} already belongs to another customer (#{existing.customer_id}); "
+                "merge the two customers instead"
+            )
+        point = ContactPoint.objects.create(customer=customer, kind=kind, value=value)
+        record(customer, "contact_added", actor=actor, kind=kind, value=value)
+    emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="profile"))
+    return point
+
+
+def update_profile(
+    customer: Customer,
+    *,
+    actor: Any,
+    name: str | None = None,
+    birthday: date | None = None,
+    organization: Organization | None = None,
+    language: str | None = None,
+) -> Customer:
+    fields = []
+    if name is not None:
+        customer.name = name.strip()[:200]
+        fields.append("name")
+    if birthday is not None:
+        customer.birthday = birthday
+        fields.append("birthday")
+    if organization is not None:
+        customer.organization = organization
+        fields.append("organization")
+    if language is not None:
+        customer.language = language
+        fields.append("language")
+    if fields:
+        with transaction.atomic():
+            customer.save(update_fields=[*fields, "updated_at"])
+            record(customer, "profile_changed", actor=actor, fields=fields)
+        emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="profile"))
+    return customer
+
+
+def set_tier(customer: Customer, *, tier: str, actor: Any) -> Customer:
+    if tier not in Tier.values:
+        raise ActionError(f"unknown tier {tier!r}; choose one of {', '.join(Tier.values)}")
+    if tier == customer.tier:
+        return customer
+    old = customer.tier
+    with transaction.atomic():
+        customer.tier = tier
+        customer.save(update_fields=["tier", "updated_at"])
+        record(customer, "tier_changed", actor=actor, old=old, new=tier)
+    emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="tier"))
+    return customer
+
+
+def set_preference(
+    customer: Customer,
+    *,
+    actor: Any,
+    value: str,
+    kind: str = Preference.Kind.OTHER,
+    preference: Preference | None = None,
+) -> Preference:
+    """Add a preference to the customer's memory, or change one (``preference``)."""
+    value = value.strip()
+    if not value:
+        raise ActionError("a preference cannot be empty")
+    if len(value) > 255:
+        raise ActionError("a preference is at most 255 characters; use a note for more")
+    if kind not in Preference.Kind.values:
+        raise ActionError(f"unknown preference kind {kind!r}")
+    with transaction.atomic():
+        if preference is None:
+            preference = Preference.objects.create(
+                customer=customer, kind=kind, value=value, author=actor
+            )
+            record(customer, "preference_added", actor=actor, kind=kind, value=value)
+        else:
+            if preference.customer_id != customer.pk:
+                raise ActionError("that preference belongs to another customer")
+            old = preference.value
+            preference.kind, preference.value, preference.author = kind, value, actor
+            preference.save(update_fields=["kind", "value", "author", "updated_at"])
+            record(customer, "preference_changed", actor=actor, old=old, value=value)
+    emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="memory"))
+    return preference
+
+
+def remove_preference(preference: Preference, *, actor: Any) -> None:
+    customer = preference.customer
+    with transaction.atomic():
+        record(customer, "preference_removed", actor=actor, value=preference.value)
+        preference.delete()
+    emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="memory"))
+
+
+def add_note(customer: Customer, *, actor: Any, body: str) -> CustomerNote:
+    body = body.strip()
+    if not body:
+        raise ActionError("a note cannot be empty")
+    with transaction.atomic():
+        note = CustomerNote.objects.create(customer=customer, body=body, author=actor)
+        record(customer, "note_added", actor=actor, excerpt=body[:120])
+    emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="note"))
+    return note
+
+
+def merge_customers(source: Customer, target: Customer, *, actor: Any) -> Customer:
+    """Join a duplicate into ``target``: contact points, conversations, memory, notes, tags
+    and the whole timeline move over; ``source`` stays as a pointer (``merged_into``)."""
+    if source.pk == target.pk:
+        raise ActionError("a customer cannot be merged into itself")
+    from kefu.conversations.models import Conversation
+
+    with transaction.atomic():
+        # Lock both rows in id order, so two merges of the same pair cannot deadlock.
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update()
+            .filter(pk__in=[source.pk, target.pk])
+            .order_by("pk")
+        }
+        source, target = locked[source.pk], locked[target.pk]
+        if source.merged_into_id:
+            raise ActionError(f"customer #{source.pk} was already merged")
+        ContactPoint.objects.filter(customer=source).update(customer=target)
+        Conversation.objects.filter(customer=source).update(customer=target)
+        Preference.objects.filter(customer=source).update(customer=target)
+        CustomerNote.objects.filter(customer=source).update(customer=target)
+        source.timeline.update(customer=target)
+        target.tags.add(*source.tags.all())
+        for name in ("name", "birthday", "organization", "owner", "team", "language"):
+            if not getattr(target, name) and getattr(source, name):
+                setattr(target, name, getattr(source, name))
+        if _tier_rank(source.tier) > _tier_rank(target.tier):
+            target.tier = source.tier
+        target.save()
+        source.merged_into = target
+        source.save(update_fields=["merged_into", "updated_at"])
+        record(target, "customer_merged", actor=actor, source_id=source.pk, source_name=source.name)
+    emit(CustomersMerged(actor_id=_actor_id(actor), customer_id=target.pk, source_id=source.pk))
+    return target
+
+
+def _tier_rank(tier: str) -> int:
+    return {Tier.NORMAL: 0, Tier.KEY_ACCOUNT: 1, Tier.VIP: 2}.get(Tier(tier), 0)

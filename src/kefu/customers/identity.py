@@ -1,0 +1,44 @@
+"""Normalising contact points, so one person is one customer whatever way they write in."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from kefu.core.errors import ActionError
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ActionError(f"not a valid email address: {value!r}") from exc
+    return email
+
+
+def normalize_phone(value: str) -> str:
+    raw = value.strip()
+    digits = re.sub(r"[^\d+]", "", raw)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    plus = digits.startswith("+")
+    digits = digits.replace("+", "")
+    if not digits or len(digits) < 5 or len(digits) > 16:
+        raise ActionError(f"not a valid phone number: {value!r}")
+    if not plus and len(digits) == 11 and digits.startswith("1"):
+        return "+86" + digits  # a mainland mobile number written without the country code
+    return ("+" if plus else "") + digits
+
+
+def normalize(kind: str, value: str) -> str:
+    if kind == "email":
+        return normalize_email(value)
+    if kind == "phone":
+        return normalize_phone(value)
+    value = value.strip()
+    if not value or len(value) > 254:
+        raise ActionError("a visitor id must be 1–254 characters")
+    return value

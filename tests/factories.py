@@ -57,6 +57,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
 class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Customer
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Customer {n}")
     tier = Tier.NORMAL

@@ -1,7 +1,7 @@
-"""End-to-end fixtures: a real `kefu run` server process and Debian's chromium.
+"""End-to-end fixtures: real `kefu run` server processes and Debian's chromium.
 
-The server gets its own database (a SQLite file, or a fresh PostgreSQL database when the suite
-runs on PostgreSQL), so the test drives kefu exactly as a user's browser would.
+The servers get their own database (a SQLite file, or a fresh PostgreSQL database when the
+suite runs on PostgreSQL), so the tests drive kefu exactly as a user's browser would.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+KEFU = [sys.executable, "-m", "kefu.cli"]
 SEED = """
 from django.contrib.auth.models import User
 from kefu.conversations import actions
@@ -41,69 +43,93 @@ actions.open_conversation(customer=customer, channel="web", team=team,
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def kefu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is required in CI (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    data = tmp_path_factory.mktemp("kefu-e2e")
+@contextmanager
+def kefu_environment(data: Path) -> Iterator[dict[str, str]]:
+    """Environment for kefu processes with a fresh, migrated and seeded database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(KEFU_DEBUG="1", KEFU_DATA_DIR=str(data), KEFU_SECRET_KEY="e2e-" + uuid.uuid4().hex)
+    env.pop("KEFU_REDIS_URL", None)
     pg_url = os.environ.get("KEFU_DATABASE_URL", "")
     pg_name = None
     if pg_url.startswith("postgres"):
         import psycopg
 
         pg_name = f"kefu_e2e_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_url, autocommit=True) as conn:
+        admin_url = pg_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{pg_name}"')
         env["KEFU_DATABASE_URL"] = pg_url.rsplit("/", 1)[0] + "/" + pg_name
     else:
         env.pop("KEFU_DATABASE_URL", None)
-    kefu = [sys.executable, "-m", "kefu.cli"]
-    subprocess.run([*kefu, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*kefu, "shell", "-v0", "-c", SEED], env=env, check=True)
-    port = _free_port()
-    log = open(data / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [*kefu, "run", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-        yield base
+        subprocess.run([*KEFU, "migrate", "-v0"], env=env, check=True)
+        subprocess.run([*KEFU, "shell", "-v0", "-c", SEED], env=env, check=True)
+        yield env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         if pg_name:
             import psycopg
 
-            with psycopg.connect(pg_url, autocommit=True) as conn:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
         shutil.rmtree(data, ignore_errors=True)
 
 
+@contextmanager
+def kefu_server(env: dict[str, str], *args: str, name: str = "server") -> Iterator[str]:
+    """Start `kefu run` on a free port; yield its base URL once /healthz answers."""
+    port = free_port()
+    log_path = Path(env["KEFU_DATA_DIR"]) / f"{name}-{port}.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [*KEFU, "run", "--port", str(port), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=2)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log_path.read_text()[-3000:]) from None
+                    time.sleep(0.3)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+@pytest.fixture(scope="module")
+def kefu_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with kefu_environment(tmp_path_factory.mktemp("kefu-e2e")) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def kefu_base(kefu_env: dict[str, str]) -> Iterator[str]:
+    with kefu_server(kefu_env) as base:
+        yield base
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is required in CI (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

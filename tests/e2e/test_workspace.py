@@ -20,8 +20,8 @@ def login(page, base: str, username: str, password: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_agent_replies_and_sees_customer_message_arrive_live(kefu_server, browser):
-    base = kefu_server
+def test_agent_replies_and_sees_customer_message_arrive_live(kefu_base, browser):
+    base = kefu_base
     agent_ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     agent = agent_ctx.new_page()
     errors: list[str] = []

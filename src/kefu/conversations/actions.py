@@ -77,7 +77,9 @@ def _require_agent(actor: Any) -> None:
 
 
 def _clean_body(body_text: str, body_html: str = "") -> tuple[str, str]:
-    body_text = (body_text or "").strip()
+    # PostgreSQL cannot store NUL characters; they carry no meaning in a message.
+    body_text = (body_text or "").replace("\x00", "").strip()
+    body_html = (body_html or "").replace("\x00", "")
     if len(body_text) > MAX_BODY or len(body_html) > MAX_BODY * 5:
         raise ActionError(f"a message is at most {MAX_BODY} characters")
     html = sanitize(body_html) if body_html else text_to_html(body_text)
@@ -158,7 +160,9 @@ def open_conversation(
         raise ActionError(f"unknown kind {kind!r}")
     if customer.merged_into_id:
         raise ActionError("this customer was merged into another; use that one")
-    subject = " ".join((subject or "").split())[:255]
+    subject = " ".join((subject or "").replace("\x00", "").split())[:255]
+    if len(language) > 10:
+        raise ActionError(f"not a language code: {language[:20]!r}")
     now = timezone.now()
     with transaction.atomic():
         conversation = Conversation.objects.create(
@@ -295,6 +299,8 @@ def send_reply(
     _require_agent(agent)
     if status is not None and status not in Status.values:
         raise ActionError(f"unknown status {status!r}")
+    if status == Status.NEW:
+        raise ActionError("a conversation cannot go back to new")
     now = timezone.now()
     with transaction.atomic():
         conversation = _locked(conversation)
@@ -320,6 +326,9 @@ def send_reply(
             fields.append("assignee")
         if new_status == Status.SOLVED and old_status != Status.SOLVED:
             conversation.solved_at = now
+            fields.append("solved_at")
+        elif new_status in OPEN_STATUSES and conversation.solved_at is not None:
+            conversation.solved_at = None
             fields.append("solved_at")
         conversation.save(update_fields=fields)
         record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 import zoneinfo
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,6 +26,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.groups = []
         self.conversation_id = None
+        self.seen: deque[str] = deque(maxlen=256)
         user = self.scope.get("user")
         setup = await self._setup(user)
         if setup is None:
@@ -66,6 +68,11 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"op": "pong"}))
 
     async def conversation_event(self, event: dict[str, Any]) -> None:
+        event_id = event.get("event_id")
+        if event_id:
+            if event_id in self.seen:
+                return
+            self.seen.append(event_id)
         for payload in await self._render(event):
             await self.send(text_data=json.dumps(payload))
 

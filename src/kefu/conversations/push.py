@@ -6,6 +6,8 @@ agent (language, time zone, permissions), so nothing is sent to someone who may 
 
 from __future__ import annotations
 
+import uuid
+
 from kefu.core import realtime
 from kefu.core.events import ConversationAssigned, ConversationEvent, MessageAdded, listen
 
@@ -27,6 +29,8 @@ def push_conversation_event(event: ConversationEvent) -> None:
         groups,
         {
             "type": "conversation.event",
+            # One id per event: a socket in several of these groups handles it once.
+            "event_id": uuid.uuid4().hex,
             "event": type(event).__name__,
             "conversation_id": event.conversation_id,
             "message_id": event.message_id if isinstance(event, MessageAdded) else None,

@@ -50,7 +50,9 @@ def resolve_customer(
         known = list(ContactPoint.objects.select_related("customer").filter(_any_of(points)))
         customer = _follow_merges(known[0].customer) if known else None
         if customer is None:
-            customer = Customer.objects.create(name=name.strip()[:200])
+            customer = Customer.objects.create(
+                name=name.strip()[:200], primary_contact=points[0][1]
+            )
             record(customer, "customer_created", actor=actor, source=points[0][0])
         elif name and not customer.name:
             customer.name = name.strip()[:200]
@@ -93,6 +95,9 @@ def add_contact_point(customer: Customer, *, kind: str, value: str, actor: Any) 
                 "merge the two customers instead"
             )
         point = ContactPoint.objects.create(customer=customer, kind=kind, value=value)
+        if not customer.primary_contact:
+            customer.primary_contact = value
+            customer.save(update_fields=["primary_contact", "updated_at"])
         record(customer, "contact_added", actor=actor, kind=kind, value=value)
     emit(CustomerChanged(actor_id=_actor_id(actor), customer_id=customer.pk, what="profile"))
     return point
@@ -212,20 +217,37 @@ def merge_customers(source: Customer, target: Customer, *, actor: Any) -> Custom
         source, target = locked[source.pk], locked[target.pk]
         if source.merged_into_id:
             raise ActionError(f"customer #{source.pk} was already merged")
+        if target.merged_into_id:
+            raise ActionError(
+                f"customer #{target.pk} was merged into #{target.merged_into_id}; merge into that one"
+            )
         ContactPoint.objects.filter(customer=source).update(customer=target)
         Conversation.objects.filter(customer=source).update(customer=target)
         Preference.objects.filter(customer=source).update(customer=target)
         CustomerNote.objects.filter(customer=source).update(customer=target)
         source.timeline.update(customer=target)
         target.tags.add(*source.tags.all())
-        for name in ("name", "birthday", "organization", "owner", "team", "language"):
+        for name in (
+            "name",
+            "primary_contact",
+            "birthday",
+            "organization",
+            "owner",
+            "team",
+            "language",
+        ):
             if not getattr(target, name) and getattr(source, name):
                 setattr(target, name, getattr(source, name))
         if _tier_rank(source.tier) > _tier_rank(target.tier):
             target.tier = source.tier
-        target.save()
+        portal_user = source.user if source.user_id and not target.user_id else None
         source.merged_into = target
-        source.save(update_fields=["merged_into", "updated_at"])
+        if portal_user is not None:
+            source.user = None  # the portal login follows the customer's history
+        source.save(update_fields=["merged_into", "user", "updated_at"])
+        if portal_user is not None:
+            target.user = portal_user
+        target.save()
         record(target, "customer_merged", actor=actor, source_id=source.pk, source_name=source.name)
     emit(CustomersMerged(actor_id=_actor_id(actor), customer_id=target.pk, source_id=source.pk))
     return target

@@ -12,6 +12,8 @@ from kefu.core.errors import ActionError
 
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
+    if len(email) > 254:
+        raise ActionError("an email address is at most 254 characters")
     try:
         validate_email(email)
     except ValidationError as exc:

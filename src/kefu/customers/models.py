@@ -41,6 +41,8 @@ class Customer(models.Model):
     tier = models.CharField(
         _("tier"), max_length=16, choices=Tier.choices, default=Tier.NORMAL, db_index=True
     )
+    # The first contact point, kept here so a nameless customer can be shown without a query.
+    primary_contact = models.CharField(_("primary contact"), max_length=254, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     language = models.CharField(_("language"), max_length=10, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, blank=True)
@@ -88,10 +90,7 @@ class Customer(models.Model):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        first = next(iter(self.contact_points.all()), None)
-        return first.value if first else f"#{self.pk}"
+        return self.name or self.primary_contact or f"#{self.pk}"
 
     @property
     def is_vip(self) -> bool:

@@ -1,0 +1,288 @@
+"""Every URL route × every role → the expected status.
+
+The table must name every route Django resolves: a new route fails `test_every_route_is_in_the_table`
+until its expectations are written here. Admin and API routes are checked by their own rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from kefu.conversations import actions
+from kefu.staff.models import AgentProfile
+from tests.factories import CustomerFactory, TeamFactory, UserFactory, make_agent
+
+ROLES = ("anonymous", "customer_a", "customer_b", "agent_x", "agent_y", "admin")
+
+
+@dataclass
+class World:
+    users: dict[str, Any]
+    conv_x: Any  # customer A's conversation, in team X
+    conv_x2: Any  # another team X conversation of customer A (merge target)
+    customer_a: Any
+    preference: Any
+    message: Any
+    attachment: Any
+
+
+def build_world() -> World:
+    team_x = TeamFactory(name="X", slug="x")
+    team_y = TeamFactory(name="Y", slug="y")
+    agent_x = make_agent("agent_x", team_x)
+    agent_y = make_agent("agent_y", team_y)
+    admin = make_agent("admin", role=AgentProfile.Role.ADMIN, is_staff=True, is_superuser=True)
+    user_a = UserFactory(username="customer_a")
+    user_b = UserFactory(username="customer_b")
+    customer_a = CustomerFactory(name="A", user=user_a)
+    CustomerFactory(name="B", user=user_b)
+    conv_x = actions.open_conversation(
+        customer=customer_a,
+        channel="web",
+        subject="x",
+        body_text="hello",
+        team=team_x,
+        attachments=[actions.NewAttachment("a.txt", b"hi", "text/plain")],
+    )
+    conv_x2 = actions.open_conversation(
+        customer=customer_a, channel="web", subject="x2", body_text="again", team=team_x
+    )
+    from kefu.customers.actions import set_preference
+
+    preference = set_preference(customer_a, actor=agent_x, value="tea")
+    message = conv_x.messages.get()
+    return World(
+        users={
+            "anonymous": None,
+            "customer_a": user_a,
+            "customer_b": user_b,
+            "agent_x": agent_x,
+            "agent_y": agent_y,
+            "admin": admin,
+        },
+        conv_x=conv_x,
+        conv_x2=conv_x2,
+        customer_a=customer_a,
+        preference=preference,
+        message=message,
+        attachment=message.attachments.get(),
+    )
+
+
+# Expected statuses, in ROLES order.
+AGENT_PAGE = (302, 403, 403, 200, 200, 200)
+AGENT_ACTION = (302, 403, 403, 302, 302, 302)
+TEAM_X_PAGE = (302, 403, 403, 200, 404, 200)
+TEAM_X_ACTION = (302, 403, 403, 302, 404, 302)
+PUBLIC = (200, 200, 200, 200, 200, 200)
+CUSTOMER_PAGE = (302, 200, 200, 403, 403, 403)
+OWN_CUSTOMER_PAGE = (302, 200, 404, 403, 403, 403)
+OWN_CUSTOMER_ACTION = (302, 302, 404, 403, 403, 403)
+
+
+def conv(w: World) -> dict[str, int]:
+    return {"pk": w.conv_x.pk}
+
+
+ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
+    # name: (method, kwargs builder, POST data, statuses)
+    "healthz": ("GET", None, {}, PUBLIC),
+    "home": ("GET", None, {}, (302, 302, 302, 302, 302, 302)),
+    "login": ("GET", None, {}, (200, 302, 302, 302, 302, 302)),
+    "logout": ("POST", None, {}, (302,) * 6),
+    "password_reset": ("GET", None, {}, PUBLIC),
+    "password_reset_done": ("GET", None, {}, PUBLIC),
+    "password_reset_confirm": (
+        "GET",
+        lambda w: {"uidb64": "MQ", "token": "bad-token"},
+        {},
+        PUBLIC,
+    ),
+    "password_reset_complete": ("GET", None, {}, PUBLIC),
+    "profile": ("GET", None, {}, AGENT_PAGE),
+    "set_language": ("POST", None, {"language": "en"}, AGENT_ACTION),
+    "set_presence": ("POST", None, {"presence": "online"}, AGENT_ACTION),
+    "inbox": ("GET", None, {}, AGENT_PAGE),
+    "conversation": ("GET", conv, {}, TEAM_X_PAGE),
+    "conversation_props": ("GET", conv, {}, TEAM_X_PAGE),
+    "conversation_reply": ("POST", conv, {"body": "hi"}, TEAM_X_ACTION),
+    "conversation_note": ("POST", conv, {"body": "note"}, TEAM_X_ACTION),
+    "conversation_assign": ("POST", conv, {"assignee": "", "team": ""}, TEAM_X_ACTION),
+    "conversation_status": ("POST", conv, {"status": "pending"}, TEAM_X_ACTION),
+    "conversation_priority": ("POST", conv, {"priority": "high"}, TEAM_X_ACTION),
+    "conversation_kind": ("POST", conv, {"kind": "complaint"}, TEAM_X_ACTION),
+    "conversation_tags": ("POST", conv, {"add": "vip"}, TEAM_X_ACTION),
+    "conversation_merge": (
+        "POST",
+        conv,
+        {"target": "__conv_x2__"},
+        TEAM_X_ACTION,
+    ),
+    "message_fragment": (
+        "GET",
+        lambda w: {"pk": w.conv_x.pk, "message_id": w.message.pk},
+        {},
+        TEAM_X_PAGE,
+    ),
+    "attachment": (
+        "GET",
+        lambda w: {"pk": w.conv_x.pk, "attachment_id": w.attachment.pk},
+        {},
+        TEAM_X_PAGE,
+    ),
+    "customers": ("GET", None, {}, AGENT_PAGE),
+    "customer": ("GET", lambda w: {"pk": w.customer_a.pk}, {}, AGENT_PAGE),
+    "preference_add": (
+        "POST",
+        lambda w: {"pk": w.customer_a.pk},
+        {"value": "calls after 18:00"},
+        AGENT_ACTION,
+    ),
+    "preference_edit": (
+        "GET",
+        lambda w: {"pk": w.customer_a.pk, "pref_pk": w.preference.pk},
+        {},
+        AGENT_PAGE,
+    ),
+    "preference_delete": (
+        "POST",
+        lambda w: {"pk": w.customer_a.pk, "pref_pk": w.preference.pk},
+        {},
+        AGENT_ACTION,
+    ),
+    "customer_note_add": (
+        "POST",
+        lambda w: {"pk": w.customer_a.pk},
+        {"body": "a note"},
+        AGENT_ACTION,
+    ),
+    "customer_tier": ("POST", lambda w: {"pk": w.customer_a.pk}, {"tier": "vip"}, AGENT_ACTION),
+    "portal": ("GET", None, {}, CUSTOMER_PAGE),
+    "portal_conversation": ("GET", conv, {}, OWN_CUSTOMER_PAGE),
+    "portal_reply": ("POST", conv, {"body": "thanks"}, OWN_CUSTOMER_ACTION),
+}
+
+
+def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> list[tuple[str, str]]:
+    found = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            found += _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            name = f"{namespace}:{p.name}" if namespace else (p.name or "")
+            found.append((name, prefix + str(p.pattern)))
+    return found
+
+
+def all_routes() -> list[tuple[str, str]]:
+    return _walk(get_resolver().url_patterns)
+
+
+def test_every_route_is_in_the_table():
+    names = {name for name, route in all_routes() if not route.startswith(("admin/", "api/"))}
+    unnamed = [route for name, route in all_routes() if not name]
+    assert not unnamed, f"routes without a name cannot be checked: {unnamed}"
+    missing = names - set(ROUTES)
+    assert not missing, f"add these routes to ROUTES with their expected statuses: {missing}"
+    stale = set(ROUTES) - names
+    assert not stale, f"these routes no longer exist: {stale}"
+
+
+def _client(world: World, role: str, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    if world.users[role] is not None:
+        client.force_login(world.users[role])
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_route_for_every_role(name):
+    from django.urls import reverse
+
+    method, kwargs_of, data, expected = ROUTES[name]
+    got = {}
+    for role in ROLES:
+        world = build_world()
+        url = reverse(name, kwargs=kwargs_of(world) if kwargs_of else None)
+        payload = {k: (world.conv_x2.pk if v == "__conv_x2__" else v) for k, v in data.items()}
+        client = _client(world, role)
+        response = client.post(url, payload) if method == "POST" else client.get(url)
+        got[role] = response.status_code
+        assert response.status_code != 500
+        # Clean slate for the next role.
+        from django.contrib.auth import get_user_model
+
+        from kefu.conversations.models import Conversation
+        from kefu.customers.models import Customer
+
+        Conversation.objects.all().delete()
+        Customer.objects.all().delete()
+        get_user_model().objects.all().delete()
+        from kefu.staff.models import Team
+
+        Team.objects.all().delete()
+    assert got == dict(zip(ROLES, expected, strict=True))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name", sorted(n for n, (method, *_rest) in ROUTES.items() if method == "POST")
+)
+def test_state_changes_only_on_post_with_csrf(name):
+    from django.urls import reverse
+
+    method, kwargs_of, data, expected = ROUTES[name]
+    world = build_world()
+    url = reverse(name, kwargs=kwargs_of(world) if kwargs_of else None)
+    role = "admin" if expected[-1] != 403 else "customer_a"
+    client = _client(world, role, csrf=True)
+    assert client.get(url).status_code in (405, 302)
+    payload = {k: (world.conv_x2.pk if v == "__conv_x2__" else v) for k, v in data.items()}
+    assert client.post(url, payload).status_code == 403  # no CSRF token
+
+
+@pytest.mark.django_db
+def test_admin_is_for_staff_only():
+    world = build_world()
+    expected = dict(zip(ROLES, (302, 302, 302, 302, 302, 200), strict=True))
+    got = {role: _client(world, role).get("/admin/").status_code for role in ROLES}
+    assert got == expected
+
+
+PUBLIC_API = {"api:openapi-json", "api:openapi-view", "api:api-root"}
+
+
+@pytest.mark.django_db
+def test_public_api_routes():
+    client = Client()
+    assert client.get("/api/openapi.json").status_code == 200
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_every_api_route_needs_a_token():
+    """Anonymous requests to any API operation get 401, except the schema and its docs."""
+    world = build_world()
+    client = _client(world, "anonymous")
+    checked = 0
+    for name, route in all_routes():
+        if not route.startswith("api/") or name in PUBLIC_API:
+            continue
+        path = "/" + route
+        for param in ("<int:", "<str:", "<"):
+            while param in path:
+                start = path.index(param)
+                path = path[:start] + str(world.conv_x.pk) + path[path.index(">", start) + 1 :]
+        for method in ("get", "post"):
+            status = getattr(client, method)(path, content_type="application/json").status_code
+            assert status in (401, 405), f"{method.upper()} {path} → {status}"
+        checked += 1
+    assert checked >= 5

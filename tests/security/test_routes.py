@@ -1,7 +1,7 @@
 """Every URL route × every role → the expected status.
 
-The table must name every route Django resolves: a new route fails `test_every_route_is_in_the_table`
-until its expectations are written here. Admin and API routes are checked by their own rules.
+The table must name every route Django resolves: a new route fails
+`test_every_route_is_in_the_table` until its expectations are written here. Admin and API routes are checked by their own rules.
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def test_route_for_every_role(name):
 def test_state_changes_only_on_post_with_csrf(name):
     from django.urls import reverse
 
-    method, kwargs_of, data, expected = ROUTES[name]
+    _method, kwargs_of, data, expected = ROUTES[name]
     world = build_world()
     url = reverse(name, kwargs=kwargs_of(world) if kwargs_of else None)
     role = "admin" if expected[-1] != 403 else "customer_a"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 import zoneinfo
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 

@@ -219,7 +219,8 @@ def merge_customers(source: Customer, target: Customer, *, actor: Any) -> Custom
             raise ActionError(f"customer #{source.pk} was already merged")
         if target.merged_into_id:
             raise ActionError(
-                f"customer #{target.pk} was merged into #{target.merged_into_id}; merge into that one"
+                f"customer #{target.pk} was merged into #{target.merged_into_id}; "
+                "merge into that one"
             )
         ContactPoint.objects.filter(customer=source).update(customer=target)
         Conversation.objects.filter(customer=source).update(customer=target)

@@ -1,7 +1,8 @@
 """Every URL route × every role → the expected status.
 
 The table must name every route Django resolves: a new route fails
-`test_every_route_is_in_the_table` until its expectations are written here. Admin and API routes are checked by their own rules.
+`test_every_route_is_in_the_table` until its expectations are written here. Admin and API
+routes are checked by their own rules.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
+from kefu.core.errors import ActionError
 from kefu.staff.models import AgentProfile, Team
+from kefu.staff.offboarding import deactivate_agent
 
 User = get_user_model()
 
@@ -14,9 +19,26 @@ class AgentProfileInline(admin.StackedInline):
     extra = 0
 
 
+@admin.action(description=_("Deactivate and hand their work back to their teams"))
+def offboard(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    """Offboarding from the admin goes through the action, so nothing is left stranded."""
+    for user in queryset.filter(is_active=True):
+        try:
+            moved = deactivate_agent(user, actor=request.user)
+        except ActionError as exc:
+            modeladmin.message_user(request, f"{user}: {exc}", messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request,
+                _("%(user)s deactivated; %(n)d open conversations returned to their teams")
+                % {"user": user, "n": len(moved)},
+            )
+
+
 class KefuUserAdmin(UserAdmin):
     inlines = [AgentProfileInline]
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
+    actions = [offboard]
 
 
 admin.site.unregister(User)

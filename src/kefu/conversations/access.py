@@ -15,16 +15,27 @@ from kefu.conversations.models import Conversation
 from kefu.staff.access import agent_profile, team_ids
 
 
+def portal_customer_id(user: Any) -> int | None:
+    """The customer a portal user speaks for: their own record, or the one it was merged into
+    (the history moved there)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    customer = getattr(user, "customer", None)
+    if customer is None:
+        return None
+    seen: set[int] = set()
+    while customer.merged_into_id and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = customer.merged_into
+    return int(customer.pk)
+
+
 def visible_conversations(user: Any) -> QuerySet[Conversation]:
     qs = Conversation.objects.all()
     profile = agent_profile(user)
     if profile is None:
-        customer = (
-            getattr(user, "customer", None) if getattr(user, "is_authenticated", False) else None
-        )
-        if customer is None:
-            return qs.none()
-        return qs.filter(customer=customer)
+        customer_id = portal_customer_id(user)
+        return qs.none() if customer_id is None else qs.filter(customer_id=customer_id)
     if profile.sees_all_teams:
         return qs
     return qs.filter(Q(team__isnull=True) | Q(team_id__in=team_ids(user)) | Q(assignee_id=user.pk))
@@ -33,10 +44,8 @@ def visible_conversations(user: Any) -> QuerySet[Conversation]:
 def can_see(user: Any, conversation: Conversation) -> bool:
     profile = agent_profile(user)
     if profile is None:
-        customer = (
-            getattr(user, "customer", None) if getattr(user, "is_authenticated", False) else None
-        )
-        return customer is not None and conversation.customer_id == customer.pk
+        customer_id = portal_customer_id(user)
+        return customer_id is not None and conversation.customer_id == customer_id
     return (
         profile.sees_all_teams
         or conversation.team_id is None

@@ -90,11 +90,12 @@ def _clean_body(body_text: str, body_html: str = "") -> tuple[str, str]:
 
 def _store_attachments(message: Message, attachments: Sequence[NewAttachment]) -> None:
     limit = settings.KEFU_MAX_ATTACHMENT_BYTES
-    for item in attachments:
+    for item in attachments:  # refuse before anything is written to storage
         if len(item.content) > limit:
             raise ActionError(
                 f"attachment {item.filename!r} is {len(item.content)} bytes; the limit is {limit}"
             )
+    for item in attachments:
         name = (item.filename or "attachment").replace("/", "_").replace("\\", "_")[:200]
         attachment = Attachment(
             message=message,
@@ -321,7 +322,8 @@ def send_reply(
         if conversation.first_responded_at is None:
             conversation.first_responded_at = now
             fields.append("first_responded_at")
-        if conversation.assignee_id is None:
+        took_over = conversation.assignee_id is None
+        if took_over:
             conversation.assignee = agent  # whoever answers first owns the conversation
             fields.append("assignee")
         if new_status == Status.SOLVED and old_status != Status.SOLVED:
@@ -347,11 +349,29 @@ def send_reply(
                 old=old_status,
                 new=new_status,
             )
+        if took_over:
+            record(
+                conversation.customer,
+                "assigned",
+                actor=agent,
+                conversation=conversation,
+                assignee=str(agent_profile(agent)),
+                team=conversation.team.name if conversation.team else "",
+            )
     emit(
         MessageAdded(
             actor_id=agent.pk, message_id=message.pk, direction="out", **_ids(conversation)
         )
     )
+    if took_over:
+        emit(
+            ConversationAssigned(
+                actor_id=agent.pk,
+                previous_assignee_id=None,
+                previous_team_id=conversation.team_id,
+                **_ids(conversation),
+            )
+        )
     if new_status != old_status:
         emit(StatusChanged(actor_id=agent.pk, old=old_status, new=new_status, **_ids(conversation)))
     return message
@@ -592,16 +612,18 @@ def merge_conversations(source: Conversation, target: Conversation, *, actor: An
             conversation=target,
             source=source.reference,
         )
-        record(
-            source.customer,
-            "status_changed",
-            actor=actor,
-            conversation=source,
-            old=old_status,
-            new=Status.CLOSED,
-            reason="merged",
-            target=target.reference,
-        )
+        if old_status != Status.CLOSED:
+            record(
+                source.customer,
+                "status_changed",
+                actor=actor,
+                conversation=source,
+                old=old_status,
+                new=Status.CLOSED,
+                reason="merged",
+                target=target.reference,
+            )
     emit(ConversationsMerged(actor_id=actor.pk, source_id=source.pk, **_ids(target)))
-    emit(StatusChanged(actor_id=actor.pk, old=old_status, new=Status.CLOSED, **_ids(source)))
+    if old_status != Status.CLOSED:
+        emit(StatusChanged(actor_id=actor.pk, old=old_status, new=Status.CLOSED, **_ids(source)))
     return target

@@ -1,0 +1,1 @@
+from tests.core.eventlog import events  # noqa: F401  (fixture)

@@ -213,3 +213,14 @@ def test_tier_bad_value_is_400(client_x, wang, tier):
     assert "unknown tier" in response.content.decode()
     assert Customer.objects.get(pk=wang.pk).tier == Tier.NORMAL
     assert not T.objects.filter(kind="tier_changed").exists()
+
+
+@pytest.mark.django_db
+def test_search_finds_a_phone_typed_with_spaces(client, agent_x):
+    from kefu.customers.actions import resolve_customer
+
+    resolve_customer(phone="13800138000", name="号码客户")
+    client.force_login(agent_x)
+    for typed in ("138 0013 8000", "+86 138-0013-8000", "13800138000"):
+        response = client.get("/customers/", {"q": typed})
+        assert "号码客户" in response.content.decode(), typed

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kefu.conversations.access import visible_conversations
 from kefu.conversations.models import OPEN_STATUSES, Conversation, Status
+from kefu.customers.identity import search_forms
 from kefu.staff.access import team_ids
 
 VIEWS: dict[str, Any] = {
@@ -63,11 +64,9 @@ class InboxQuery:
                 qs = qs.filter(**{name: value})
         if self.q:
             term = self.q.lstrip("#")
-            match = (
-                Q(subject__icontains=self.q)
-                | Q(customer__name__icontains=self.q)
-                | Q(customer__contact_points__value__icontains=self.q)
-            )
+            match = Q(subject__icontains=self.q) | Q(customer__name__icontains=self.q)
+            for form in search_forms(self.q):
+                match |= Q(customer__contact_points__value__icontains=form)
             if term.isdigit():
                 match |= Q(pk=int(term))
             qs = qs.filter(match)

@@ -44,3 +44,17 @@ def normalize(kind: str, value: str) -> str:
     if not value or len(value) > 254:
         raise ActionError("a visitor id must be 1–254 characters")
     return value
+
+
+def search_forms(query: str) -> set[str]:
+    """The ways a contact point matching ``query`` may be stored: as typed, and for something
+    that looks like a phone number ("138 0013 8000", "+86-138…") its normalised form."""
+    forms = {query.strip()}
+    if sum(ch.isdigit() for ch in query) >= 5 and not re.search(r"[^\d\s+()\-.]", query):
+        try:
+            phone = normalize_phone(query)
+        except ActionError:
+            return forms
+        forms.add(phone)
+        forms.add(phone.removeprefix("+86"))
+    return {f for f in forms if f}

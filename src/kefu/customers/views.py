@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kefu.core.errors import ActionError
 from kefu.core.http import HtmxRequest
 from kefu.customers import actions
+from kefu.customers.identity import search_forms
 from kefu.customers.models import Customer, Preference, Tier
 from kefu.customers.timeline import timeline_for
 from kefu.staff.decorators import agent_required
@@ -56,11 +57,10 @@ def customer_list(request: HtmxRequest) -> HttpResponse:
     tier = request.GET.get("tier", "")
     qs = Customer.objects.filter(merged_into__isnull=True).select_related("organization")
     if q:
-        qs = qs.filter(
-            Q(name__icontains=q)
-            | Q(contact_points__value__icontains=q)
-            | Q(organization__name__icontains=q)
-        ).distinct()
+        match = Q(name__icontains=q) | Q(organization__name__icontains=q)
+        for form in search_forms(q):
+            match |= Q(contact_points__value__icontains=form)
+        qs = qs.filter(match).distinct()
     if tier in Tier.values:
         qs = qs.filter(tier=tier)
     qs = (

@@ -9,7 +9,7 @@ install:  ## create the virtualenv, install kefu and its dev tools, compile tran
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/kefu setup
+	KEFU_DEMO=$${KEFU_DEMO:-1} $(BIN)/kefu setup
 
 demo:  ## migrate, load demo data and serve on http://127.0.0.1:8000/
 	$(BIN)/kefu demo

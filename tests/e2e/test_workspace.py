@@ -67,10 +67,13 @@ def test_agent_replies_and_sees_customer_message_arrive_live(kefu_base, browser)
     agent.fill("#note-form textarea", "可能是充电触点脏了，建议寄修。")
     agent.click("#note-form button[type=submit]")
     agent.wait_for_selector(".msg-note:has-text('充电触点')")
+    events_before = agent.locator("#thread .event").count()
     agent.select_option("#conv-props select[name=status]", "pending")
     agent.wait_for_selector(
         "#conv-props select[name=status] option[value=pending][selected]", state="attached"
     )
+    # The change shows in the thread at once, through the websocket.
+    agent.wait_for_function(f"document.querySelectorAll('#thread .event').length > {events_before}")
 
     # The customer never sees the internal note.
     customer.reload()

@@ -9,3 +9,7 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from kefu.conversations import push  # noqa: F401  (registers the realtime listener)
+        from kefu.conversations.models import Channel, Kind, Priority, Status
+        from kefu.core.labels import register
+
+        register(Status, Priority, Kind, Channel)

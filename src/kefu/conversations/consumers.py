@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 
 from kefu.conversations.access import can_see
 from kefu.conversations.models import Conversation, Message
+from kefu.conversations.views import MESSAGE_EVENTS
 from kefu.core import realtime
 from kefu.staff.access import agent_profile, team_ids
 
@@ -110,6 +111,22 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                         )
                 else:
                     payloads.append({"op": "props"})
+                    entry = (
+                        conversation.timeline.exclude(kind__in=MESSAGE_EVENTS)
+                        .select_related("actor__agent_profile")
+                        .order_by("-created_at", "-id")
+                        .first()
+                    )
+                    if entry is not None:
+                        payloads.append(
+                            {
+                                "op": "message",
+                                "id": f"ev-{entry.pk}",
+                                "html": render_to_string(
+                                    "conversations/_event.html", {"entry": entry}
+                                ),
+                            }
+                        )
             if event.get("direction") == "in" and event.get("actor_id") != user.pk:
                 payloads.append(
                     {

@@ -105,7 +105,7 @@ def thread_items(conversation: Any) -> list[tuple[str, Any]]:
         ).prefetch_related("attachments")
     )
     events = list(
-        conversation.timeline.exclude(kind__in=MESSAGE_EVENTS | {"message_received"})
+        conversation.timeline.exclude(kind__in=MESSAGE_EVENTS)
         .select_related("actor", "actor__agent_profile")
         .order_by("created_at", "id")
     )

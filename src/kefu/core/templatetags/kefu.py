@@ -82,3 +82,11 @@ def since(value: Any) -> str:
     if not value:
         return ""
     return timesince(value).split(",")[0].split("，")[0]
+
+
+@register.filter(name="label")
+def label_filter(value: Any) -> str:
+    """The translated label of a stored code such as "pending" or "key_account"."""
+    from kefu.core.labels import label
+
+    return label(value)

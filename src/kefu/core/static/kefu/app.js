@@ -111,7 +111,7 @@
   // After an htmx append, drop a duplicate that the websocket delivered first.
   document.addEventListener("htmx:afterSwap", function () {
     var seen = {};
-    document.querySelectorAll("#thread > .msg").forEach(function (m) {
+    document.querySelectorAll("#thread > .msg, #thread > .event").forEach(function (m) {
       if (seen[m.id]) m.remove(); else seen[m.id] = true;
     });
   });

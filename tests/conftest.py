@@ -8,6 +8,12 @@ from tests.factories import PASSWORD, CustomerFactory, TeamFactory, UserFactory,
 
 
 @pytest.fixture(autouse=True)
+def _media_in_tmp(tmp_path, settings):
+    """Uploads and raw emails written by a test go to its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield

@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from kefu.core.errors import ActionError
 from kefu.staff.models import AgentProfile, Team
@@ -30,7 +31,11 @@ def offboard(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Query
         else:
             modeladmin.message_user(
                 request,
-                _("%(user)s deactivated; %(n)d open conversations returned to their teams")
+                ngettext(
+                    "%(user)s deactivated; %(n)d open conversation returned to its team",
+                    "%(user)s deactivated; %(n)d open conversations returned to their teams",
+                    len(moved),
+                )
                 % {"user": user, "n": len(moved)},
             )
 

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "kefu.customers",
     "kefu.staff",
     "kefu.conversations",
+    "kefu.mail",
     "kefu.api",
 ]
 
@@ -201,12 +202,27 @@ if not (DEBUG or DEMO or TESTING):
 # Login throttling: attempts per (client address, username) within the window.
 KEFU_LOGIN_RATE = (int(env("LOGIN_ATTEMPTS", "10")), int(env("LOGIN_WINDOW_SECONDS", "300")))
 
-EMAIL_BACKEND = (
-    "django.core.mail.backends.locmem.EmailBackend"
-    if TESTING
-    else env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-)
+# Outgoing mail: KEFU_SMTP_URL (see kefu/mail/smtp_url.py), e.g.
+# smtp://user:password@smtp.example.com:587?security=starttls. Without it mail is printed to
+# the console; tests always keep it in memory. The URL holds a password, so it is parsed here
+# and not kept as a setting (Django's error pages only mask settings named like secrets).
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_TIMEOUT: float | None = 30.0
+if env("SMTP_URL"):
+    from kefu.mail.smtp_url import parse_smtp_url
+
+    _smtp = parse_smtp_url(env("SMTP_URL"))
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = _smtp.host, _smtp.port
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp.user, _smtp.password
+    EMAIL_USE_TLS, EMAIL_USE_SSL = _smtp.security == "starttls", _smtp.security == "ssl"
+    EMAIL_TIMEOUT = _smtp.timeout
+    del _smtp
+if TESTING:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = env("FROM_EMAIL", "kefu@localhost")
+# The SMTP listener refuses bigger messages (the sender's server tells the sender).
+KEFU_MAX_EMAIL_BYTES = int(env("MAX_EMAIL_BYTES", str(40 * 1024 * 1024)))
 
 KEFU_BASE_URL = env("BASE_URL", "http://127.0.0.1:8000")
 

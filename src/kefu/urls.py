@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("kefu.staff.urls")),
     path("", include("kefu.customers.urls")),
     path("", include("kefu.conversations.urls")),
+    path("", include("kefu.mail.urls")),
 ]

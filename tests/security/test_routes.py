@@ -30,6 +30,7 @@ class World:
     preference: Any
     message: Any
     attachment: Any
+    inbound: Any
 
 
 def build_world() -> World:
@@ -57,6 +58,13 @@ def build_world() -> World:
 
     preference = set_preference(customer_a, actor=agent_x, value="tea")
     message = conv_x.messages.get()
+    from django.core.files.base import ContentFile
+
+    from kefu.mail.models import InboundEmail
+
+    inbound = InboundEmail(sha256="0" * 64, conversation_message=message)
+    inbound.raw.save("x.eml", ContentFile(b"Subject: x\r\n\r\nhello"), save=False)
+    inbound.save()
     return World(
         users={
             "anonymous": None,
@@ -72,6 +80,7 @@ def build_world() -> World:
         preference=preference,
         message=message,
         attachment=message.attachments.get(),
+        inbound=inbound,
     )
 
 
@@ -163,6 +172,7 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
         AGENT_ACTION,
     ),
     "customer_tier": ("POST", lambda w: {"pk": w.customer_a.pk}, {"tier": "vip"}, AGENT_ACTION),
+    "mail_raw": ("GET", lambda w: {"pk": w.inbound.pk}, {}, TEAM_X_PAGE),
     "portal": ("GET", None, {}, CUSTOMER_PAGE),
     "portal_conversation": ("GET", conv, {}, OWN_CUSTOMER_PAGE),
     "portal_reply": ("POST", conv, {"body": "thanks"}, OWN_CUSTOMER_ACTION),
@@ -222,10 +232,12 @@ def test_route_for_every_role(name):
 
         from kefu.conversations.models import Conversation
         from kefu.customers.models import Customer
+        from kefu.mail.models import InboundEmail
 
         Conversation.objects.all().delete()
         Customer.objects.all().delete()
         get_user_model().objects.all().delete()
+        InboundEmail.objects.all().delete()
         from kefu.staff.models import Team
 
         Team.objects.all().delete()

@@ -378,8 +378,10 @@ def send_reply(
 
 
 def add_note(conversation: Conversation, *, agent: Any, body_text: str) -> Message:
-    """An internal note: agents see it, the customer never does."""
-    _require_agent(agent)
+    """An internal note: agents see it, the customer never does. ``agent=None`` is kefu
+    itself (e.g. "this email could not be read; the original is attached")."""
+    if agent is not None:
+        _require_agent(agent)
     with transaction.atomic():
         conversation = _locked(conversation)
         message = _add_message(
@@ -398,7 +400,7 @@ def add_note(conversation: Conversation, *, agent: Any, body_text: str) -> Messa
         )
     emit(
         MessageAdded(
-            actor_id=agent.pk, message_id=message.pk, direction="note", **_ids(conversation)
+            actor_id=_actor_id(agent), message_id=message.pk, direction="note", **_ids(conversation)
         )
     )
     return message

@@ -26,6 +26,7 @@ from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
 from kefu.staff.models import AgentProfile, Team
 
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 MESSAGE_EVENTS = {"message_received", "reply_sent", "note_added", "conversation_opened"}
 
 
@@ -283,8 +284,13 @@ def attachment(request: HtmxRequest, pk: int, attachment_id: int) -> HttpRespons
     """Attachments are always downloads, never rendered inline (no stored XSS via uploads)."""
     conversation = access_conversation(request.user, pk)
     item = get_object_or_404(Attachment, pk=attachment_id, message__conversation=conversation)
-    response = FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename)
-    response["Content-Type"] = "application/octet-stream"
+    if request.GET.get("inline") and item.content_type in INLINE_IMAGE_TYPES:
+        # Inline images (cid:) in an email: raster images only, never SVG or HTML.
+        response = FileResponse(item.file.open("rb"), content_type=item.content_type)
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    else:
+        response = FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename)
+        response["Content-Type"] = "application/octet-stream"
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

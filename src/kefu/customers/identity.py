@@ -17,8 +17,21 @@ def normalize_email(value: str) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise ActionError(f"not a valid email address: {value!r}") from exc
+        if not _internationalized(email):
+            raise ActionError(f"not a valid email address: {value!r}") from exc
     return email
+
+
+def _internationalized(email: str) -> bool:
+    """An RFC 6531 address (non-ASCII local part, e.g. 张三@例子.中国), which Django's
+    validator refuses but real mail carries."""
+    local, _, domain = email.rpartition("@")
+    return (
+        bool(local)
+        and "." in domain
+        and not email.isascii()
+        and not re.search(r"[\s<>()\[\],;:\\\"@]", local + domain)
+    )
 
 
 def normalize_phone(value: str) -> str:

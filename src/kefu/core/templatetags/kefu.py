@@ -27,6 +27,8 @@ EVENT_LABELS = {
     "profile_changed": _("changed the profile"),
     "contact_added": _("added a contact point"),
     "owner_changed": _("changed the account manager"),
+    "acknowledged": _("sent an acknowledgment"),
+    "acknowledgment_skipped": _("held back an acknowledgment (flood limit)"),
 }
 
 

@@ -1,0 +1,293 @@
+"""The one way email comes in: IMAP, the SMTP listener and the pipe command all call
+:func:`ingest`.
+
+1. The raw bytes are stored first (storage, keyed by their SHA-256) in their own transaction:
+   from then on nothing can be lost, and the same bytes delivered twice are one message.
+2. Then the message is parsed and handed to the conversation actions in a second transaction
+   that processes the stored row exactly once (a row lock and its state), so a worker killed
+   half-way re-does the work once after restart and never twice.
+3. A message kefu cannot read still becomes a conversation, with the raw source attached and a
+   note saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from kefu.conversations import actions
+from kefu.conversations.models import Status
+from kefu.core.errors import ActionError
+from kefu.core.text import detect_language
+from kefu.customers.actions import resolve_customer
+from kefu.mail.loops import automatic_reason
+from kefu.mail.models import InboundEmail, Mailbox, Participant
+from kefu.mail.parsing import ParsedEmail, parse
+from kefu.mail.quotes import split_quoted
+from kefu.mail.threading import find_conversation
+
+logger = logging.getLogger(__name__)
+
+
+class StorageError(Exception):
+    """The raw message could not be stored: the sender (MTA, IMAP poller) must retry."""
+
+
+class IngestError(Exception):
+    """The message was stored but could not be turned into a conversation at all."""
+
+
+def ingest(raw: bytes, *, mailbox: Mailbox | None = None, source: str = "pipe") -> InboundEmail:
+    record, created = store(raw, mailbox=mailbox, source=source)
+    if created or record.state == InboundEmail.State.STORED:
+        process(record.pk, raw)
+        record.refresh_from_db()
+    return record
+
+
+def store(raw: bytes, *, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
+    """Keep the raw bytes (once per content hash). Raises StorageError if that fails."""
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        existing = InboundEmail.objects.filter(sha256=digest).first()
+        if existing is not None:
+            return existing, False
+        with transaction.atomic():
+            record = InboundEmail(sha256=digest, size=len(raw), source=source[:10], mailbox=mailbox)
+            record.raw.save(f"{digest}.eml", ContentFile(raw), save=False)
+            record.save()
+        return record, True
+    except IntegrityError:
+        return InboundEmail.objects.get(sha256=digest), False  # stored meanwhile by another
+    except (OSError, DatabaseError) as exc:
+        logger.exception("could not store an inbound email (%d bytes)", len(raw))
+        raise StorageError(str(exc)) from exc
+
+
+def process(record_id: int, raw: bytes | None = None) -> None:
+    """Turn a stored message into conversation messages, exactly once."""
+    try:
+        with transaction.atomic():
+            record = (
+                InboundEmail.objects.select_for_update(of=("self",))
+                .select_related("mailbox")
+                .get(pk=record_id)
+            )
+            if record.state != InboundEmail.State.STORED:
+                return  # already processed (a retry after a crash, or a concurrent worker)
+            if raw is None:
+                with record.raw.open("rb") as handle:
+                    raw = handle.read()
+            parsed = parse(raw, max_attachment_bytes=settings.KEFU_MAX_ATTACHMENT_BYTES)
+            _process(record, parsed)
+    except Exception as exc:
+        logger.exception("could not process inbound email #%s", record_id)
+        _fallback(record_id, exc)
+
+
+def _own_addresses() -> list[str]:
+    return [a.lower() for a in Mailbox.objects.values_list("address", flat=True)]
+
+
+def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
+    mailbox = record.mailbox
+    own = _own_addresses()
+    record.message_id = parsed.message_id[:998]
+    record.sender = (parsed.reply_to or parsed.from_address)[:254]
+    record.subject = parsed.subject[:255]
+    record.processed_at = timezone.now()
+    fields = [
+        "message_id",
+        "sender",
+        "subject",
+        "processed_at",
+        "state",
+        "detail",
+        "conversation_message",
+    ]
+
+    if parsed.delivery_status is not None:
+        from kefu.mail.outbound import mark_bounced
+
+        status = parsed.delivery_status
+        found = mark_bounced(
+            status.original_message_id,
+            f"{status.status} {status.recipient}: {status.diagnostic}".strip(),
+        )
+        record.state = InboundEmail.State.BOUNCE
+        record.detail = "bounce for our message" if found else "bounce for an unknown message"
+        record.save(update_fields=fields)
+        return
+
+    if parsed.message_id:
+        earlier = (
+            InboundEmail.objects.filter(
+                message_id=record.message_id, state=InboundEmail.State.INGESTED
+            )
+            .exclude(pk=record.pk)
+            .first()
+        )
+        if earlier is not None:
+            record.state = InboundEmail.State.DUPLICATE
+            record.detail = f"same Message-ID as inbound email #{earlier.pk}"
+            record.message_id = record.message_id  # kept for the audit trail
+            record.save(update_fields=fields)
+            return
+
+    sender = record.sender
+    if sender in own:
+        record.state = InboundEmail.State.IGNORED
+        record.detail = "sent from one of our own addresses (mail loop)"
+        record.save(update_fields=fields)
+        return
+
+    customer = _sender_customer(sender, parsed.from_name, record)
+    auto = automatic_reason(parsed, own)
+    shown, quoted = split_quoted(parsed.text)
+    body_text = shown or parsed.text
+    body_html = "" if quoted else parsed.html
+    problems = list(parsed.defects)
+    if not body_text.strip() and not body_html.strip():
+        body_text = "(empty message)" if not parsed.attachments else "(attachments only)"
+    attachments = [
+        actions.NewAttachment(a.filename, a.content, a.content_type) for a in parsed.attachments
+    ]
+    metadata: dict[str, Any] = {
+        "from": sender,
+        "from_name": parsed.from_name,
+        "to": [addr for _name, addr in parsed.to],
+        "cc": [addr for _name, addr in parsed.cc],
+        "message_id": parsed.message_id,
+        "references": [*parsed.references, *parsed.in_reply_to][-20:],
+        "inbound_email": record.pk,
+        "automatic": auto or "",
+        "quoted": quoted[:20000],
+        "oversized": [{"filename": n, "size": s} for n, s in parsed.oversized],
+        "cid": {a.content_id: a.filename for a in parsed.attachments if a.content_id},
+    }
+    conversation = find_conversation(parsed, customer, mailbox, sender)
+    if conversation is not None and conversation.status == Status.CLOSED:
+        conversation = None  # a closed conversation is final: the reply opens a follow-up
+    created = conversation is None
+    if conversation is None:
+        conversation = actions.open_conversation(
+            customer=customer,
+            channel="email",
+            subject=parsed.subject or "(no subject)",
+            body_text=body_text,
+            body_html=body_html,
+            team=mailbox.team if mailbox else None,
+            language=detect_language(
+                f"{parsed.subject}\n{body_text}", default=mailbox.language if mailbox else "zh-hans"
+            ),
+            metadata=metadata,
+            external_id=parsed.message_id,
+            attachments=attachments,
+        )
+        message = conversation.messages.order_by("id").first()
+    else:
+        message = actions.receive_message(
+            conversation,
+            body_text=body_text,
+            body_html=body_html,
+            channel="email",
+            metadata=metadata,
+            external_id=parsed.message_id,
+            attachments=attachments,
+        )
+    for name, address in [*parsed.cc, *parsed.to]:
+        address = address.lower()
+        if address and address != sender and address not in own and "@" in address:
+            Participant.objects.get_or_create(
+                conversation=conversation, email=address[:254], defaults={"name": name[:200]}
+            )
+    if parsed.oversized:
+        problems.append(
+            "attachments over the size limit were not kept: "
+            + ", ".join(f"{n} ({s:,} bytes)" for n, s in parsed.oversized)
+            + "; the original message can be downloaded in full"
+        )
+    if problems:
+        actions.add_note(
+            conversation,
+            agent=None,
+            body_text="kefu: problems reading this email: " + "; ".join(problems),
+        )
+    record.state = InboundEmail.State.INGESTED
+    record.detail = auto or ""
+    record.conversation_message = message
+    record.save(update_fields=fields)
+    if created and mailbox is not None and mailbox.auto_acknowledge and not auto and sender:
+        from kefu.mail.acknowledge import acknowledge
+
+        acknowledge(conversation, mailbox=mailbox, to=sender, parsed=parsed)
+
+
+def _sender_customer(sender: str, name: str, record: InboundEmail) -> Any:
+    """The customer behind the sender. An address kefu cannot use (``root@localhost``) or none
+    at all still gets a customer, identified by what was there, so the mail is not lost."""
+    if sender:
+        try:
+            return resolve_customer(email=sender, name=name)
+        except ActionError:
+            return resolve_customer(visitor_id=f"email:{sender}"[:254], name=name)
+    return resolve_customer(visitor_id=f"email-unknown-{record.sha256[:16]}", name=name)
+
+
+def _fallback(record_id: int, exc: Exception) -> None:
+    """Parsing or processing failed: still open a conversation with the raw source attached."""
+    try:
+        with transaction.atomic():
+            record = InboundEmail.objects.select_for_update().get(pk=record_id)
+            if record.state != InboundEmail.State.STORED:
+                return
+            with record.raw.open("rb") as handle:
+                raw = handle.read()
+            customer = resolve_customer(visitor_id=f"email-unreadable-{record.sha256[:16]}")
+            conversation = actions.open_conversation(
+                customer=customer,
+                channel="email",
+                subject=record.subject or "(unreadable email)",
+                body_text="(kefu could not read this email; the original is attached)",
+                team=record.mailbox.team if record.mailbox else None,
+                metadata={"inbound_email": record.pk},
+                attachments=[
+                    actions.NewAttachment(
+                        f"original-{record.sha256[:12]}.eml", raw, "message/rfc822"
+                    )
+                ],
+            )
+            actions.add_note(
+                conversation, agent=None, body_text=f"kefu: this email could not be read ({exc!r})."
+            )
+            record.state = InboundEmail.State.FAILED
+            record.detail = repr(exc)[:2000]
+            record.conversation_message = conversation.messages.order_by("id").first()
+            record.processed_at = timezone.now()
+            record.save(update_fields=["state", "detail", "conversation_message", "processed_at"])
+    except (ActionError, DatabaseError, OSError) as second:
+        InboundEmail.objects.filter(pk=record_id, state=InboundEmail.State.STORED).update(
+            state=InboundEmail.State.QUARANTINED, detail=f"{exc!r}; then {second!r}"[:2000]
+        )
+        raise IngestError(f"inbound email #{record_id} quarantined: {second}") from second
+
+
+def reprocess_pending(limit: int = 100, older_than_seconds: int = 0) -> int:
+    """Process stored messages a crashed worker left behind (run by the scheduler, which
+    leaves the last minute's alone: those are still being processed by their own request)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        InboundEmail.objects.filter(state=InboundEmail.State.STORED, received_at__lte=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        process(pk)
+    return len(ids)

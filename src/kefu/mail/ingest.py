@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings

@@ -186,6 +186,8 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 
 # Uploads: size-limited; attachments are served as downloads, never inline HTML.
 KEFU_MAX_ATTACHMENT_BYTES = int(env("MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024)))
+# Email larger than this is stored whole but read only as far as its headers.
+KEFU_MAX_PARSE_BYTES = int(env("MAX_PARSE_BYTES", str(25 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

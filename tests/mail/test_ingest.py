@@ -357,3 +357,25 @@ def test_an_oversized_attachment_is_reported_not_dropped_silently(mailbox, setti
     assert message.conversation.messages.filter(
         direction="note", body_text__contains="big.bin"
     ).exists()
+
+
+def test_a_30_mb_message_is_stored_whole_and_read_within_the_memory_cap(mailbox, settings):
+    import tracemalloc
+
+    settings.KEFU_MAX_PARSE_BYTES = 5 * 1024 * 1024
+    body = ("A" * 76 + "\r\n") * (30 * 1024 * 1024 // 78)
+    raw = (
+        "From: big@example.cn\r\nTo: support@kefu.test\r\nSubject: 大附件\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
+    ).encode()
+    tracemalloc.start()
+    record = ingest(raw, mailbox=mailbox)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert record.state == InboundEmail.State.INGESTED
+    assert record.size == len(raw)
+    message = record.conversation_message
+    assert "MB" in message.body_text and message.conversation.subject == "大附件"
+    assert message.conversation.messages.filter(direction="note").exists()
+    # Storing and hashing hold the raw message; parsing it whole would take several times more.
+    assert peak < 4 * len(raw)

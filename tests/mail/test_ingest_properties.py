@@ -16,6 +16,9 @@ from kefu.mail.models import InboundEmail, Mailbox
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mail"
 CORPUS_FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS.exists() else []
+# The replacement character is in these messages' own bytes (see test_corpus_parsing.py):
+# the sender had already replaced the characters, or the quoted-printable is invalid.
+BROKEN_AT_SOURCE = {"must_supply_encoding.eml", "mail_test_6.eml"}
 HYPOTHESIS = settings(
     max_examples=40,
     deadline=None,
@@ -82,7 +85,7 @@ def test_every_corpus_message_is_ingested_readably():
             continue  # a bounce, a duplicate or our own address: kept, no conversation message
         message = Message.objects.get(pk=record.conversation_message_id)
         shown = f"{message.conversation.subject}\n{message.body_text}"
-        if "\ufffd" in shown:
+        if "\ufffd" in shown and path.name not in BROKEN_AT_SOURCE:
             problems.append(f"{path.name}: replacement characters")
     assert not problems, "\n".join(problems)
     assert InboundEmail.objects.count() == len({p.read_bytes() for p in CORPUS_FILES})

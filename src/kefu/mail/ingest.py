@@ -85,11 +85,32 @@ def process(record_id: int, raw: bytes | None = None) -> None:
             if raw is None:
                 with record.raw.open("rb") as handle:
                     raw = handle.read()
-            parsed = parse(raw, max_attachment_bytes=settings.KEFU_MAX_ATTACHMENT_BYTES)
+            parsed = _parse_within_cap(raw)
             _process(record, parsed)
     except Exception as exc:
         logger.exception("could not process inbound email #%s", record_id)
         _fallback(record_id, exc)
+
+
+def _parse_within_cap(raw: bytes) -> ParsedEmail:
+    """Parse the message, or only its headers when it is larger than kefu reads in memory
+    (KEFU_MAX_PARSE_BYTES): the original stays downloadable, and agents get a clear note."""
+    limit = settings.KEFU_MAX_PARSE_BYTES
+    if len(raw) <= limit:
+        return parse(raw, max_attachment_bytes=settings.KEFU_MAX_ATTACHMENT_BYTES)
+    end = raw.find(b"\r\n\r\n", 0, 256 * 1024)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, 256 * 1024)
+    head = raw[: end if end >= 0 else 64 * 1024]
+    parsed = parse(head + b"\r\n\r\n", max_attachment_bytes=0)
+    parsed.text = (
+        f"(This email is {len(raw) / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB kefu reads. "
+        "Download the original email to read it.)"
+    )
+    parsed.html = ""
+    parsed.attachments = []
+    parsed.defects.append(f"message of {len(raw):,} bytes not read beyond its headers")
+    return parsed
 
 
 def _own_addresses() -> list[str]:

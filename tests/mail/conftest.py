@@ -2,8 +2,10 @@
 
 IMAP (owned with tests/mail/dovecot.py and tests/mail/test_imap.py): `dovecot` is a real
 Dovecot on a loopback port for the whole session, `dovecot_basic` one that advertises neither
-IDLE nor MOVE nor UIDPLUS (for the clients' fallbacks), `imap_account` a fresh user with an empty
-INBOX on `dovecot`, and `imap_mailbox` a kefu Mailbox that reads that account.
+IDLE nor MOVE nor UIDPLUS (for the clients' fallbacks), `dovecot_tls` one with STARTTLS and
+implicit TLS, `imap_account` a fresh user with an empty INBOX on `dovecot`, and `imap_mailbox` a
+kefu Mailbox that reads that account (`make_imap_mailbox` makes more). Without the dovecot
+binary these tests are skipped, or fail when CI is set.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ as a child process on a free loopback port with a throwaway configuration and ma
         uid = account.append(raw_bytes)     # APPEND into INBOX (or any folder)
         account.flags()                     # {uid: {"$KefuProcessed", "\\Seen"}, ...}
 
-Gotchas this works around (Dovecot 2.3 as in Debian 12; also fine for a non-root user):
+Gotchas this works around (Dovecot 2.3.19 as in Debian 12, run as root as CI does; for a
+non-root user everything runs as that user):
 - running as root, imap-login refuses to run as root ("This process must not be run as
   root"): login processes run as `dovenull` (Debian creates it), falling back to `nobody`;
 - mail processes refuse root too ("Mail access not allowed for root"; passwd-file even rejects
@@ -16,6 +17,10 @@ Gotchas this works around (Dovecot 2.3 as in Debian 12; also fine for a non-root
   a static passdb/userdb (any user name, one password) gives each test a fresh user instead;
 - a stopped master must have exited (its pid file gone) before another starts in the same
   base_dir, so the harness waits for the process on teardown;
+- after a failed login Dovecot delays the next login from that address by seconds (the "auth
+  penalty", kept by anvil): its socket is disabled (mode 0) so a wrong-password test does not
+  slow down the tests after it;
+- IDLE learns about new mail through inotify, else by checking every 30 s: 1 s here;
 - no SSL (`ssl = no`, unless a TLS server is asked for) and plaintext logins allowed
   (`disable_plaintext_auth = no`; Dovecot 2.4 calls it `auth_allow_cleartext`): the tests
   talk to 127.0.0.1 only.

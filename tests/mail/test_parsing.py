@@ -646,6 +646,26 @@ def test_ten_thousand_parts_and_deep_nesting_do_not_raise():
     assert parsed.subject == "deep"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Subject: " + b"=?a?b?x" * 50_000 + b"\r\n\r\nx",
+        b"Content-Type: text/html\r\n\r\n" + b"<p <br <div " * 100_000,
+        b"To: " + b"a" * 300_000 + b"\r\nFrom: " + b"b" * 300_000 + b"\r\n\r\nx",
+        b'Content-Type: multipart/mixed; boundary="z"\r\n\r\n'
+        + b"".join(b"--%d\r\n" % i for i in range(100_000)),
+        b"Content-Type: text/plain\r\n\r\n" + ("Grüße aus München " * 300_000).encode("latin-1"),
+    ],
+    ids=["encoded-words", "unclosed-tags", "long-address", "boundaries", "5MB-latin-1"],
+)
+def test_hostile_input_is_linear_time(raw):
+    import time
+
+    started = time.perf_counter()
+    parse(raw)
+    assert time.perf_counter() - started < 5
+
+
 # ---------------------------------------------------------------------------------------------
 # bounces
 # ---------------------------------------------------------------------------------------------
@@ -707,6 +727,17 @@ def test_dsn_bounce_with_only_the_original_headers():
     status = parse(_bounce(headers, "text/rfc822-headers")).delivery_status
     assert status is not None
     assert status.original_message_id == "reply-7@kefu.test"
+
+
+def test_dsn_with_a_base64_encoded_original():
+    original = b"From: support@kefu.test\r\nMessage-ID: <reply-9@kefu.test>\r\n\r\nHi\r\n"
+    raw = _bounce(
+        base64.encodebytes(original), "message/rfc822\r\nContent-Transfer-Encoding: base64"
+    )
+    parsed = parse(raw)
+    assert parsed.delivery_status is not None
+    assert parsed.delivery_status.original_message_id == "reply-9@kefu.test"
+    assert parsed.attachments[0].content == original
 
 
 def test_a_report_that_is_not_a_dsn_is_not_a_bounce():

@@ -14,7 +14,7 @@ import re
 import nh3
 
 _BREAK = "\ue000"  # a private-use character, removed from the input first
-_BREAK_TAGS = re.compile(r"<br\b[^>]*>", re.I)
+_BREAK_TAGS = re.compile(r"<br\b[^<>]*>", re.I)
 _BLOCKS = (
     r"p|div|li|ul|ol|dl|dt|dd|h[1-6]|table|blockquote|pre|hr|section|article|header|footer|"
     r"address|center|form|fieldset|figure|figcaption|main|nav|aside|body"
@@ -34,12 +34,12 @@ _PARAGRAPHS = {
     "pre",
     "hr",
 }
-_OPEN_BLOCK = re.compile(rf"<({_BLOCKS})\b[^>]*>", re.I)
+_OPEN_BLOCK = re.compile(rf"<({_BLOCKS})\b[^<>]*>", re.I)
 _CLOSE_BLOCK = re.compile(rf"</({_BLOCKS})\s*>", re.I)
 _ROW_END = re.compile(r"</t([dh])>(\s*)</tr\s*>", re.I)
 _CELL_END = re.compile(r"</t[dh]\s*>", re.I)
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u3000]+")
-_ANY_TAG = re.compile(r"<[^>]*>")
+_ANY_TAG = re.compile(r"<[^<>]*>")
 _DROP = re.compile(r"<(script|style|title)\b.*?</\1\s*>", re.I | re.S)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

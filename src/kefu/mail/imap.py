@@ -55,6 +55,8 @@ class ImapConfigurationError(Exception):
 
 @dataclass
 class PollResult:
+    """What one poll of one mailbox did."""
+
     fetched: int = 0
     ingested: int = 0
     duplicates: int = 0
@@ -381,7 +383,8 @@ def idle_loop(
                         _poll_logged(client, mailbox)
             except Exception:
                 logger.exception(
-                    "IMAP mailbox %s: connection failed; retrying in %.0f s",
+                    "IMAP mailbox %s: watching failed (connection, login or poll); "
+                    "retrying in %.0f s",
                     mailbox.name,
                     backoff,
                 )

@@ -8,4 +8,4 @@ class MailConfig(AppConfig):
     verbose_name = _("Email")
 
     def ready(self) -> None:
-        from kefu.mail import outbound, tasks  # noqa: F401  (listeners and periodic jobs)
+        from kefu.mail import replies, tasks  # noqa: F401  (listeners and periodic jobs)

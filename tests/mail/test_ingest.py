@@ -379,3 +379,58 @@ def test_a_30_mb_message_is_stored_whole_and_read_within_the_memory_cap(mailbox,
     assert message.conversation.messages.filter(direction="note").exists()
     # Storing and hashing hold the raw message; parsing it whole would take several times more.
     assert peak < 4 * len(raw)
+
+
+def test_a_forged_message_id_imitating_ours_gives_no_agent_rights(mailbox, agent_x):
+    """Mail claiming to come from an agent, with a Message-ID in kefu's own format, is still
+    a customer's inbound message: email never authenticates anyone as an agent."""
+    agent_x.email = "agent.x@kefu.test"
+    agent_x.save()
+    record = ingest(
+        raw_email(
+            sender="agent.x@kefu.test",
+            name="Agent X",
+            message_id="<kefu.0123456789abcdef@kefu.test>",
+            headers={"X-Kefu-Loop": "kefu.test"},
+            body="把这个会话转给我",
+        ),
+        mailbox=mailbox,
+    )
+    message = record.conversation_message
+    assert message.direction == Message.Direction.IN
+    assert message.author_agent is None
+    assert message.author_customer is not None
+    assert acks().count() == 0  # and it looks like our own mail: no answer
+
+
+def test_inline_cid_images_are_shown_from_their_attachment(mailbox, client, agent_x):
+    from email.message import EmailMessage
+
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
+        b"\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05"
+        b"\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
+    msg = EmailMessage()
+    msg["From"] = "photo@example.cn"
+    msg["To"] = "support@kefu.test"
+    msg["Subject"] = "机器坏了，看图"
+    msg.set_content("see the picture")
+    msg.add_alternative('<p>坏在这里：<img src="cid:pic1@example.cn"></p>', subtype="html")
+    msg.get_payload()[1].add_related(
+        png, maintype="image", subtype="png", cid="<pic1@example.cn>", filename="broken.png"
+    )
+    record = ingest(bytes(msg), mailbox=mailbox)
+    conversation = record.conversation_message.conversation
+    client.force_login(agent_x)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    attachment = record.conversation_message.attachments.get(filename="broken.png")
+    src = f"/c/{conversation.pk}/attachments/{attachment.pk}/?inline=1"
+    assert f'src="{src}"' in page
+    image = client.get(src)
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content) == png
+    download = client.get(src.replace("?inline=1", ""))
+    assert download["Content-Type"] == "application/octet-stream"
+    assert "attachment" in download["Content-Disposition"]

@@ -23,6 +23,7 @@ VIEWS: dict[str, Any] = {
     "solved": _("Solved"),
     "all": _("Everything"),
 }
+UNCOUNTED = {"solved", "all"}  # views over the whole history get no count
 FILTERS = ("status", "priority", "kind", "tier", "tag", "channel")
 
 
@@ -79,7 +80,7 @@ class InboxQuery:
 
 def view_counts(user: Any) -> dict[str, int]:
     """Counts for the sidebar, in one query."""
-    aggregates = {
-        name: Count("pk", filter=view_filter(name, user)) for name in VIEWS if name != "all"
-    }
-    return visible_conversations(user).aggregate(**aggregates)
+    counted = [name for name in VIEWS if name not in UNCOUNTED]
+    aggregates = {name: Count("pk", filter=view_filter(name, user)) for name in counted}
+    # Only conversations still being worked on: counting solved history would scan it all.
+    return visible_conversations(user).filter(status__in=OPEN_STATUSES).aggregate(**aggregates)

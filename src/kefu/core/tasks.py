@@ -29,3 +29,16 @@ def prune_task_results(days: int = 7) -> int:
         status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=cutoff
     ).delete()
     return deleted
+
+
+@every(6 * 3600, name="sqlite-optimize")
+@task()
+def optimize_sqlite() -> bool:
+    """SQLite plans with the indexes only once it has statistics: refresh them now and then."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA optimize")
+    return True

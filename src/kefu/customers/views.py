@@ -44,7 +44,9 @@ def customer_panel_context(
         "preference_kinds": Preference.Kind.choices,
         "customer_notes": list(customer.notes.select_related("author__agent_profile")[:5]),
         "customer_tags": list(customer.tags.all()),
-        "timeline": list(timeline_for(customer, visible)[:TIMELINE_LIMIT]),
+        "timeline": list(
+            timeline_for(customer, visible.filter(customer=customer))[:TIMELINE_LIMIT]
+        ),
         "other_conversations": [c for c in conversations if current is None or c.pk != current.pk],
         "tiers": Tier.choices,
     }

@@ -57,6 +57,19 @@ def reply_by_email(event: MessageAdded) -> None:
     """An agent answered a conversation that came by email: send the answer by email."""
     if event.direction != Message.Direction.OUT:
         return
+    # Cheap first: most replies on chat or web conversations never touch email.
+    channel = (
+        Conversation.objects.filter(pk=event.conversation_id)
+        .values_list("channel", flat=True)
+        .first()
+    )
+    if (
+        channel != Channel.EMAIL
+        and not InboundEmail.objects.filter(
+            conversation_message__conversation_id=event.conversation_id
+        ).exists()
+    ):
+        return
     message = (
         Message.objects.select_related("conversation__customer").filter(pk=event.message_id).first()
     )

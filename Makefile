@@ -29,3 +29,7 @@ lint:
 	KEFU_DEBUG=1 $(BIN)/mypy
 
 check: lint test
+
+bench:  ## benchmarks print their figures; results and commands are in docs/benchmarks.md
+	KEFU_DEBUG=1 $(BIN)/python bench/bench_workspace.py
+	KEFU_DEBUG=1 $(BIN)/python bench/mail_ingest.py

@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from kefu.conversations import viewers
 from kefu.conversations.access import can_see
 from kefu.conversations.models import Conversation, Message
 from kefu.conversations.views import MESSAGE_EVENTS
@@ -28,18 +29,43 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         self.groups = []
         self.conversation_id = None
         self.seen: deque[str] = deque(maxlen=256)
+        self.shown_viewers: list[str] = []
         user = self.scope.get("user")
         setup = await self._setup(user)
         if setup is None:
             await self.close(code=4403)
             return
-        self.groups, self.conversation_id, self.language, self.tz = setup
+        self.groups, self.conversation_id, self.language, self.tz, self.name = setup
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        if self.conversation_id is not None:
+            await self._viewing(joined=True)
+
+    async def _viewing(self, *, joined: bool) -> None:
+        assert self.conversation_id is not None
+        if joined:
+            viewers.join(self.conversation_id, self.channel_name, self.scope["user"].pk, self.name)
+        else:
+            viewers.leave(self.conversation_id, self.channel_name)
+        await self.channel_layer.group_send(
+            realtime.conversation_group(self.conversation_id), {"type": "viewers.changed"}
+        )
+
+    async def viewers_changed(self, event: dict[str, Any]) -> None:
+        if self.conversation_id is None:
+            return
+        names = viewers.others(self.conversation_id, self.scope["user"].pk)
+        if names != self.shown_viewers:  # only changes: a lone viewer hears nothing
+            self.shown_viewers = names
+            await self.send(text_data=json.dumps({"op": "viewers", "names": names}))
+
+    async def session_end(self, event: dict[str, Any]) -> None:
+        """The agent signed out or was deactivated: this socket closes at once."""
+        await self.close(code=4401)
 
     @database_sync_to_async
-    def _setup(self, user: Any) -> tuple[list[str], int | None, str, str] | None:
+    def _setup(self, user: Any) -> tuple[list[str], int | None, str, str, str] | None:
         profile = agent_profile(user)
         if profile is None:
             return None
@@ -57,15 +83,21 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 return None
             conversation_id = conversation.pk
             groups.append(realtime.conversation_group(conversation_id))
-        return groups, conversation_id, profile.language, profile.timezone
+        return groups, conversation_id, profile.language, profile.timezone, profile.name
 
     async def disconnect(self, code: int) -> None:
+        if self.conversation_id is not None:
+            await self._viewing(joined=False)
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; a ping keeps proxies from closing an idle socket."""
         if text_data == "ping":
+            if self.conversation_id is not None:
+                viewers.join(
+                    self.conversation_id, self.channel_name, self.scope["user"].pk, self.name
+                )
             await self.send(text_data=json.dumps({"op": "pong"}))
 
     async def conversation_event(self, event: dict[str, Any]) -> None:

@@ -7,9 +7,19 @@ agent (language, time zone, permissions), so nothing is sent to someone who may 
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
 
 from kefu.core import realtime
-from kefu.core.events import ConversationAssigned, ConversationEvent, MessageAdded, listen
+from kefu.core.events import (
+    AgentDeactivated,
+    ConversationAssigned,
+    ConversationEvent,
+    MessageAdded,
+    listen,
+)
 
 
 @listen(ConversationEvent)
@@ -38,3 +48,15 @@ def push_conversation_event(event: ConversationEvent) -> None:
             "actor_id": event.actor_id,
         },
     )
+
+
+@listen(AgentDeactivated)
+def end_deactivated_sessions(event: AgentDeactivated) -> None:
+    realtime.publish([realtime.agent_group(event.agent_id)], {"type": "session.end"})
+
+
+@receiver(user_logged_out)
+def end_sessions_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Signing out closes the agent's open workspace sockets (in every tab and process)."""
+    if user is not None:
+        realtime.publish([realtime.agent_group(user.pk)], {"type": "session.end"})

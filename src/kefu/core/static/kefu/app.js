@@ -27,6 +27,13 @@
     thread.scrollTop = thread.scrollHeight;
   }
 
+  function showViewers(names) {
+    var box = document.getElementById("viewers");
+    if (!box) return;
+    box.hidden = names.length === 0;
+    box.textContent = names.length ? (box.getAttribute("data-label") || "") + " " + names.join(", ") : "";
+  }
+
   var refreshTimers = {};
   function refresh(id, swap) {
     var el = document.getElementById(id);
@@ -62,9 +69,14 @@
         if (data.op === "message") upsertMessage(data.id, data.html);
         else if (data.op === "props") refresh("conv-props", "outerHTML");
         else if (data.op === "inbox") refresh("inbox-list");
+        else if (data.op === "viewers") showViewers(data.names || []);
         else if (data.op === "toast" && !document.getElementById("thread")) toast(data.text, data.href);
       };
-      socket.onclose = function () {
+      socket.onclose = function (ev) {
+        if (ev.code === 4401 || ev.code === 4403) {  // signed out or no access: don't retry
+          if (live) live.classList.remove("on");
+          return;
+        }
         if (live) live.classList.remove("on");
         document.body.removeAttribute("data-ws-ready");
         clearInterval(pinger);

@@ -79,6 +79,10 @@ def _start_background(scheduler: bool = True) -> tuple[threading.Event, list[thr
                 target=sched.run_forever, args=(stop,), name="kefu-scheduler", daemon=True
             )
         )
+        for name, loop in sched.watchers().items():
+            threads.append(
+                threading.Thread(target=loop, args=(stop,), name=f"kefu-{name}", daemon=True)
+            )
     for thread in threads:
         thread.start()
     return stop, threads

@@ -472,3 +472,28 @@ def test_idle_loop_keeps_trying_an_unreachable_server_and_stops_when_told(
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_scheduler_process_watches_every_active_mailbox(imap_mailbox, imap_account):
+    """`kefu run` / `kefu worker` start this watcher: mail added to a mailbox configured in the
+    admin is ingested within seconds, and a mailbox switched off stops being watched."""
+    from kefu.core.scheduler import watchers
+
+    watch = watchers()["mail-imap"]
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(stop,), kwargs={"refresh": 0.3}, daemon=True)
+    thread.start()
+    try:
+        uid = imap_account.append(raw_email(subject="调度进程"))
+        assert wait_for(processed_on_server(imap_account, uid), 10)
+        imap_mailbox.active = False
+        imap_mailbox.save()
+        time.sleep(1.5)  # the watcher notices and stops that mailbox's loop
+        late = imap_account.append(raw_email(subject="停用之后"))
+        time.sleep(1.5)
+        assert not processed_on_server(imap_account, late)()
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert subjects() == {"调度进程"}

@@ -27,6 +27,7 @@ class Job:
 
 
 _jobs: dict[str, Job] = {}
+_watchers: dict[str, Callable[[threading.Event], None]] = {}
 
 
 def every(seconds: int, name: str) -> Callable[[Any], Any]:
@@ -37,6 +38,21 @@ def every(seconds: int, name: str) -> Callable[[Any], Any]:
         return task
 
     return register
+
+
+def watcher(name: str) -> Callable[[Any], Any]:
+    """Register a long-running loop ``fn(stop: threading.Event)`` (e.g. IMAP IDLE) that the
+    process running the scheduler keeps going in a thread of its own."""
+
+    def register(fn: Callable[[threading.Event], None]) -> Callable[[threading.Event], None]:
+        _watchers[name] = fn
+        return fn
+
+    return register
+
+
+def watchers() -> dict[str, Callable[[threading.Event], None]]:
+    return dict(_watchers)
 
 
 def jobs() -> list[Job]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from django_tasks import task
 
-from kefu.core.scheduler import every
+from kefu.core.scheduler import every, watcher
 from kefu.mail import outbound
+
+logger = logging.getLogger(__name__)
 
 
 @task()
@@ -33,10 +38,37 @@ def reprocess_stored() -> int:
     return reprocess_pending(older_than_seconds=60)
 
 
-@every(60, name="mail-poll-imap")
-@task()
-def poll_imap() -> dict[str, str]:
-    """Poll every active IMAP mailbox (`kefu mail imap` watches them continuously instead)."""
-    from kefu.mail.imap import poll_all
+@watcher("mail-imap")
+def watch_imap_mailboxes(stop: threading.Event, refresh: float = 60.0) -> None:
+    """Keep one IDLE/poll loop per active IMAP mailbox (new mail shows up within seconds),
+    starting loops for mailboxes added in the admin and stopping those switched off."""
+    from django.db import close_old_connections
 
-    return {name: str(result) for name, result in poll_all().items()}
+    from kefu.mail.imap import idle_loop
+    from kefu.mail.models import Mailbox
+
+    running: dict[int, tuple[threading.Thread, threading.Event]] = {}
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            active = {m.pk: m for m in Mailbox.objects.filter(active=True).exclude(imap_host="")}
+        except Exception:
+            logger.exception("could not read the mailboxes; keeping the loops that run")
+            stop.wait(refresh)
+            continue
+        for pk, mailbox in active.items():
+            if pk not in running:
+                own_stop = threading.Event()
+                thread = threading.Thread(
+                    target=idle_loop,
+                    args=(mailbox, own_stop),
+                    daemon=True,
+                    name=f"imap-{pk}",
+                )
+                thread.start()
+                running[pk] = (thread, own_stop)
+        for pk in [pk for pk in running if pk not in active]:
+            running.pop(pk)[1].set()
+        stop.wait(refresh)
+    for _thread, own_stop in running.values():
+        own_stop.set()

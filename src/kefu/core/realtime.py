@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,41 @@ def agent_group(user_id: int) -> str:
 ADMIN_GROUP = "inbox.all"
 
 
+_publisher_loop: asyncio.AbstractEventLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher() -> asyncio.AbstractEventLoop:
+    """One event loop in a thread of its own for publishes from synchronous code (workers,
+    commands), so the channel layer keeps its connections instead of a new loop per event."""
+    global _publisher_loop
+    with _publisher_lock:
+        if _publisher_loop is None or _publisher_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="kefu-publisher", daemon=True).start()
+            _publisher_loop = loop
+        return _publisher_loop
+
+
+def _listeners_anywhere(layer: Any, groups: list[str]) -> list[str]:
+    """The groups someone may be listening to. The in-memory layer only reaches sockets of
+    this process, so an empty group there has nobody to tell (the common case in a worker or
+    a mail pipe): skip the send altogether."""
+    if isinstance(layer, InMemoryChannelLayer):
+        return [g for g in groups if layer.groups.get(g)]
+    return groups
+
+
 def publish(groups: list[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    groups = _listeners_anywhere(layer, list(dict.fromkeys(groups)))
+    if not groups:
+        return
 
     async def send_all() -> None:
-        for group in dict.fromkeys(groups):
+        for group in groups:
             await layer.group_send(group, message)
 
     try:
@@ -54,10 +82,11 @@ def publish(groups: list[str], message: dict[str, Any]) -> None:
     except RuntimeError:
         running = None
     loop = _server_loop
+    if loop is None or not loop.is_running():
+        loop = _publisher()
     try:
-        if loop is not None and loop.is_running() and running is not loop:
-            asyncio.run_coroutine_threadsafe(send_all(), loop).result(timeout=5)
-        else:
-            async_to_sync(send_all)()
+        if running is loop:
+            raise RuntimeError("publish() called from the event loop it would block")
+        asyncio.run_coroutine_threadsafe(send_all(), loop).result(timeout=5)
     except Exception:
         logger.exception("could not publish %s to %s", message.get("type"), groups)

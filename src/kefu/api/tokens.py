@@ -30,6 +30,12 @@ def create_token(user: Any, name: str = "") -> str:
     return key
 
 
+def revoke_token(token_id: int) -> bool:
+    """Delete a token at once (its key stops working); False if there was none."""
+    deleted, _ = ApiToken.objects.filter(pk=token_id).delete()
+    return deleted > 0
+
+
 def authenticate_token(key: str) -> Any | None:
     """The active user behind ``key``, or None. Loads the agent profile in the same query."""
     if not key or len(key) > MAX_KEY_LENGTH:

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from kefu.conversations.models import Conversation
+from kefu.customers.identity import survivor
 from kefu.staff.access import agent_profile, team_ids
 
 
@@ -23,11 +24,7 @@ def portal_customer_id(user: Any) -> int | None:
     customer = getattr(user, "customer", None)
     if customer is None:
         return None
-    seen: set[int] = set()
-    while customer.merged_into_id and customer.pk not in seen:
-        seen.add(customer.pk)
-        customer = customer.merged_into
-    return int(customer.pk)
+    return int(survivor(customer).pk)
 
 
 def visible_conversations(user: Any) -> QuerySet[Conversation]:

@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from kefu.conversations import viewers
 from kefu.conversations.access import can_see
 from kefu.conversations.models import Conversation, Message
-from kefu.conversations.views import MESSAGE_EVENTS
+from kefu.conversations.thread import latest_event
 from kefu.core import realtime
 from kefu.staff.access import agent_profile, team_ids
 
@@ -143,12 +143,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                         )
                 else:
                     payloads.append({"op": "props"})
-                    entry = (
-                        conversation.timeline.exclude(kind__in=MESSAGE_EVENTS)
-                        .select_related("actor__agent_profile")
-                        .order_by("-created_at", "-id")
-                        .first()
-                    )
+                    entry = latest_event(conversation)
                     if entry is not None:
                         payloads.append(
                             {

@@ -18,6 +18,7 @@ from kefu.conversations import actions
 from kefu.conversations.access import access_conversation
 from kefu.conversations.inbox import FILTERS, VIEWS, InboxQuery, view_counts
 from kefu.conversations.models import Attachment, Channel, Kind, Message, Priority, Status
+from kefu.conversations.thread import thread_items
 from kefu.core.errors import ActionError
 from kefu.core.http import HtmxRequest
 from kefu.core.models import Tag
@@ -27,7 +28,6 @@ from kefu.staff.decorators import agent_required
 from kefu.staff.models import AgentProfile, Team
 
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
-MESSAGE_EVENTS = {"message_received", "reply_sent", "note_added", "conversation_opened"}
 
 
 def bad_request(message: str) -> HttpResponse:
@@ -96,23 +96,6 @@ def _props_context(request: HtmxRequest, conversation: Any) -> dict[str, Any]:
         "conversation_tags": list(conversation.tags.all()),
         "all_tags": Tag.objects.all(),
     }
-
-
-def thread_items(conversation: Any) -> list[tuple[str, Any]]:
-    """Messages and conversation events in time order, for the thread."""
-    messages = list(
-        conversation.messages.select_related(
-            "author_agent", "author_agent__agent_profile", "author_customer"
-        ).prefetch_related("attachments")
-    )
-    events = list(
-        conversation.timeline.exclude(kind__in=MESSAGE_EVENTS)
-        .select_related("actor", "actor__agent_profile")
-        .order_by("created_at", "id")
-    )
-    items = [("message", m) for m in messages] + [("event", e) for e in events]
-    items.sort(key=lambda item: item[1].created_at)
-    return items
 
 
 @require_GET

@@ -48,7 +48,7 @@ def resolve_customer(
         raise ActionError("a customer needs at least an email, a phone or a visitor id")
     with transaction.atomic():
         known = list(ContactPoint.objects.select_related("customer").filter(_any_of(points)))
-        customer = _follow_merges(known[0].customer) if known else None
+        customer = identity.survivor(known[0].customer) if known else None
         if customer is None:
             customer = Customer.objects.create(
                 name=name.strip()[:200], primary_contact=points[0][1]
@@ -73,14 +73,6 @@ def _any_of(points: list[tuple[str, str]]) -> Q:
     for kind, value in points:
         query |= Q(kind=kind, value=value)
     return query
-
-
-def _follow_merges(customer: Customer) -> Customer:
-    seen = set()
-    while customer.merged_into_id and customer.pk not in seen:
-        seen.add(customer.pk)
-        customer = Customer.objects.get(pk=customer.merged_into_id)
-    return customer
 
 
 def add_contact_point(customer: Customer, *, kind: str, value: str, actor: Any) -> ContactPoint:

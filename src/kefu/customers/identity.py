@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -71,3 +72,12 @@ def search_forms(query: str) -> set[str]:
         forms.add(phone)
         forms.add(phone.removeprefix("+86"))
     return {f for f in forms if f}
+
+
+def survivor(customer: Any) -> Any:
+    """The customer a merged-away record now lives on (itself if it was never merged)."""
+    seen: set[int] = set()
+    while customer.merged_into_id and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = customer.merged_into
+    return customer

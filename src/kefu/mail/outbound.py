@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from kefu.conversations.models import Conversation, Message
 from kefu.mail.models import Mailbox, OutboundEmail
+from kefu.mail.parsing import one_line as header_line
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ SENDING_LEASE = timedelta(minutes=15)
 UNCERTAIN = "delivery uncertain: a previous attempt was interrupted; check before resending"
 MAX_REFERENCES = 20
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _ADDRESS = re.compile(r"^[^\s@<>\"(),;:\\\[\]]+@[^\s@<>\"(),;:\\\[\]]+$")
 _MSGID = re.compile(r"^[^\s<>]+@[^\s<>]+$")
 
@@ -54,8 +54,8 @@ _MSGID = re.compile(r"^[^\s<>]+@[^\s<>]+$")
 
 
 def one_line(text: str, limit: int = 255) -> str:
-    """``text`` as one header-safe line: CR, LF and other control characters become spaces."""
-    return " ".join(_CONTROL.sub(" ", text or "").split())[:limit]
+    """``text`` as one header-safe line (the parser's rule), at most ``limit`` characters."""
+    return header_line(text or "", limit)
 
 
 def format_address(name: str, address: str) -> str | None:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kefu.api.models import ApiToken
-from kefu.api.tokens import create_token
+from kefu.api.tokens import create_token, revoke_token
 from kefu.staff.access import agent_profile
 
 
@@ -57,8 +57,7 @@ class Command(BaseCommand):
             )
 
     def revoke(self, token_id: int) -> None:
-        deleted, _ = ApiToken.objects.filter(pk=token_id).delete()
-        if not deleted:
+        if not revoke_token(token_id):
             raise CommandError(f"no token with id {token_id}")
         self.stderr.write(f"revoked token {token_id}")
 

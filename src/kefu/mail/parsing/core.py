@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import email.policy
 import re
 from collections.abc import Callable
 from email.message import Message
@@ -15,6 +14,7 @@ from kefu.mail.parsing.charsets import normalize_charset
 from kefu.mail.parsing.decoding import decode_bytes
 from kefu.mail.parsing.headers import _date, _ids, decode_header_text, header_params, one_line
 from kefu.mail.parsing.mime import (
+    PARSE_POLICY,
     _attach,
     _content_type,
     _part_text,
@@ -60,10 +60,10 @@ def _parse_into(
     raw = bytes(raw)
     structure = True
     try:
-        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        message = BytesParser(policy=PARSE_POLICY).parsebytes(raw)
     except Exception as exc:  # e.g. RecursionError on absurdly deep nesting
         result.defects.append(f"the MIME structure could not be read ({type(exc).__name__})")
-        message = BytesParser(policy=email.policy.default).parsebytes(raw, headersonly=True)
+        message = BytesParser(policy=PARSE_POLICY).parsebytes(raw, headersonly=True)
         structure = False
         with contextlib.suppress(Exception):
             result.text = _fallback_text(raw)

@@ -35,6 +35,10 @@ _UUENCODE = {"x-uuencode", "uuencode", "uue", "x-uue"}
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,200}?)[ \t]*\r?$", re.M)
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+# kefu reads every header from its raw value (``raw_items``) and decodes it itself, so the
+# parser needs no header objects: ``compat32`` skips building them, which is more than half
+# of the standard library's parsing time with ``policy.default``.
+PARSE_POLICY = email.policy.compat32
 
 
 def _raw_header(part: Message, name: str) -> str | None:
@@ -163,7 +167,7 @@ def _recover_multipart(part: Message, ctype: str) -> Message | None:
     boundary_text = boundary.decode("ascii", "replace").replace('"', "")
     head = f'Content-Type: {ctype}; boundary="{boundary_text}"\r\n\r\n'.encode()
     try:
-        recovered = BytesParser(policy=email.policy.default).parsebytes(head + body)
+        recovered = BytesParser(policy=PARSE_POLICY).parsebytes(head + body)
     except Exception:
         return None
     if isinstance(recovered.get_payload(), list) and recovered.get_payload():
@@ -237,7 +241,7 @@ def _leaf(part: Message, ctype: str, params: dict[str, str], parent: str, walk: 
         inner = part.get_payload()
         if _transfer_encoding(part) in ("base64", "quoted-printable"):
             with contextlib.suppress(Exception):
-                inner = [BytesParser(policy=email.policy.default).parsebytes(content, True)]
+                inner = [BytesParser(policy=PARSE_POLICY).parsebytes(content, True)]
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             walk.forwarded.append((inner[0], parent))
         name = _safe_filename(filename)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from kefu.conversations import actions
@@ -46,7 +48,10 @@ class IngestError(Exception):
 
 def ingest(raw: bytes, *, mailbox: Mailbox | None = None, source: str = "pipe") -> InboundEmail:
     record, created = store(raw, mailbox=mailbox, source=source)
-    if created or record.state == InboundEmail.State.STORED:
+    if created:
+        if not _process_new(record, raw):
+            record.refresh_from_db()  # the fallback wrote it
+    elif record.state == InboundEmail.State.STORED:
         process(record.pk, raw)
         record.refresh_from_db()
     return record
@@ -56,13 +61,13 @@ def store(raw: bytes, *, mailbox: Mailbox | None, source: str) -> tuple[InboundE
     """Keep the raw bytes (once per content hash). Raises StorageError if that fails."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        existing = InboundEmail.objects.filter(sha256=digest).first()
+        existing = InboundEmail.objects.filter(sha256=digest).order_by().first()
         if existing is not None:
             return existing, False
         with transaction.atomic():
             record = InboundEmail(sha256=digest, size=len(raw), source=source[:10], mailbox=mailbox)
             record.raw.save(f"{digest}.eml", ContentFile(raw), save=False)
-            record.save()
+            record.save(force_insert=True)
         return record, True
     except IntegrityError:
         return InboundEmail.objects.get(sha256=digest), False  # stored meanwhile by another
@@ -85,11 +90,48 @@ def process(record_id: int, raw: bytes | None = None) -> None:
             if raw is None:
                 with record.raw.open("rb") as handle:
                     raw = handle.read()
+            _relax_commit()
             parsed = _parse_within_cap(raw)
             _process(record, parsed)
     except Exception as exc:
         logger.exception("could not process inbound email #%s", record_id)
         _fallback(record_id, exc)
+
+
+def _process_new(record: InboundEmail, raw: bytes) -> bool:
+    """:func:`process` for the row :func:`store` has just written, with the instance and the
+    bytes in hand: no re-reading. The row is still claimed under a lock (the UPDATE), so a
+    concurrent ``reprocess_pending`` cannot process it too. False when the fallback ran."""
+    try:
+        with transaction.atomic():
+            claimed = InboundEmail.objects.filter(
+                pk=record.pk, state=InboundEmail.State.STORED
+            ).update(processed_at=timezone.now())
+            if not claimed:
+                record.refresh_from_db()
+                return True  # processed meanwhile by another worker
+            _relax_commit()
+            _process(record, _parse_within_cap(raw))
+        return True
+    except Exception as exc:
+        logger.exception("could not process inbound email #%s", record.pk)
+        _fallback(record.pk, exc)
+        return False
+
+
+def _relax_commit() -> None:
+    """On PostgreSQL, do not wait for the processing commit to reach the disk.
+
+    Safe by construction: the raw message is already durable (:func:`store` committed it
+    normally), and a processing commit lost in a server crash leaves the row ``stored``, which
+    ``reprocess_pending`` processes again, exactly once. Nothing outside the database acts on
+    this transaction before a later synchronous commit flushes it too: an outbox row is marked
+    ``sending`` and committed synchronously before its mail is handed to SMTP, and that commit
+    flushes every earlier one. SQLite (WAL, ``synchronous=NORMAL``) does not wait anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _parse_within_cap(raw: bytes) -> ParsedEmail:
@@ -113,8 +155,28 @@ def _parse_within_cap(raw: bytes) -> ParsedEmail:
     return parsed
 
 
-def _own_addresses() -> list[str]:
-    return [a.lower() for a in Mailbox.objects.values_list("address", flat=True)]
+_OWN_TTL = 30.0  # seconds another process's mailbox change may take to be seen here
+_own_cache: tuple[float, frozenset[str]] | None = None
+
+
+def _own_addresses() -> frozenset[str]:
+    """Our mailbox addresses (lower case), read at most every ``_OWN_TTL`` seconds; a change
+    saved in this process is seen at once (``forget_own_addresses``, on Mailbox signals)."""
+    global _own_cache
+    now = time.monotonic()
+    if _own_cache is None or now - _own_cache[0] > _OWN_TTL:
+        addresses = Mailbox.objects.order_by().values_list("address", flat=True)
+        _own_cache = (now, frozenset(a.lower() for a in addresses))
+    return _own_cache[1]
+
+
+def forget_own_addresses(**_kwargs: Any) -> None:
+    global _own_cache
+    _own_cache = None
+
+
+post_save.connect(forget_own_addresses, sender=Mailbox, dispatch_uid="mail-own-addresses")
+post_delete.connect(forget_own_addresses, sender=Mailbox, dispatch_uid="mail-own-addresses-del")
 
 
 def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
@@ -124,15 +186,7 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
     record.sender = (parsed.reply_to or parsed.from_address)[:254]
     record.subject = parsed.subject[:255]
     record.processed_at = timezone.now()
-    fields = [
-        "message_id",
-        "sender",
-        "subject",
-        "processed_at",
-        "state",
-        "detail",
-        "conversation_message",
-    ]
+    fields = ["message_id", "sender", "subject", "processed_at", "state", "detail"]
 
     if parsed.delivery_status is not None:
         from kefu.mail.outbound import mark_bounced
@@ -148,16 +202,17 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
         return
 
     if parsed.message_id:
-        earlier = (
+        earlier = list(
             InboundEmail.objects.filter(
                 message_id=record.message_id, state=InboundEmail.State.INGESTED
             )
             .exclude(pk=record.pk)
-            .first()
+            .order_by()
+            .values_list("pk", flat=True)[:1]
         )
-        if earlier is not None:
+        if earlier:
             record.state = InboundEmail.State.DUPLICATE
-            record.detail = f"same Message-ID as inbound email #{earlier.pk}"
+            record.detail = f"same Message-ID as inbound email #{earlier[0]}"
             record.message_id = record.message_id  # kept for the audit trail
             record.save(update_fields=fields)
             return
@@ -212,9 +267,10 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
             external_id=parsed.message_id,
             attachments=attachments,
         )
-        message = conversation.messages.order_by("id").first()
+        first = conversation.messages.order_by("id").values_list("pk", flat=True)[:1]
+        record.conversation_message_id = first[0] if first else None
     else:
-        message = actions.receive_message(
+        record.conversation_message = actions.receive_message(
             conversation,
             body_text=body_text,
             body_html=body_html,
@@ -243,8 +299,7 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
         )
     record.state = InboundEmail.State.INGESTED
     record.detail = auto or ""
-    record.conversation_message = message
-    record.save(update_fields=fields)
+    record.save(update_fields=[*fields, "conversation_message"])
     if created and mailbox is not None and mailbox.auto_acknowledge and not auto and sender:
         from kefu.mail.acknowledge import acknowledge
 

@@ -11,14 +11,26 @@ django_asgi = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
 
 from kefu.conversations.routing import websocket_urlpatterns  # noqa: E402
+from kefu.livechat.sockets import websocket_urlpatterns as visitor_urlpatterns  # noqa: E402
 
+# Agents' sockets: same-site only, with the session. Visitors' sockets check the Origin
+# against their widget's sites themselves and carry no cookies.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": URLRouter(
+            [
+                *visitor_urlpatterns,
+                *(
+                    path(
+                        str(p.pattern), AllowedHostsOriginValidator(AuthMiddlewareStack(p.callback))
+                    )
+                    for p in websocket_urlpatterns
+                ),
+            ]
         ),
     }
 )

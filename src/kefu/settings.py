@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "kefu.staff",
     "kefu.conversations",
     "kefu.mail",
+    "kefu.livechat",
+    "kefu.service",
     "kefu.api",
 ]
 
@@ -186,6 +188,7 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 
 # Uploads: size-limited; attachments are served as downloads, never inline HTML.
 KEFU_MAX_ATTACHMENT_BYTES = int(env("MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024)))
+KEFU_CHAT_MAX_UPLOAD_BYTES = int(env("CHAT_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024)))
 # Email larger than this is stored whole but read only as far as its headers.
 KEFU_MAX_PARSE_BYTES = int(env("MAX_PARSE_BYTES", str(25 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

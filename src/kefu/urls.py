@@ -19,4 +19,6 @@ urlpatterns = [
     path("", include("kefu.customers.urls")),
     path("", include("kefu.conversations.urls")),
     path("", include("kefu.mail.urls")),
+    path("", include("kefu.livechat.urls")),
+    path("", include("kefu.service.urls")),
 ]

@@ -33,6 +33,7 @@ from kefu.core.events import (
     KindChanged,
     MessageAdded,
     PriorityChanged,
+    Rated,
     StatusChanged,
     TagsChanged,
     emit,
@@ -211,6 +212,7 @@ def open_conversation(
             MessageAdded(
                 actor_id=_actor_id(actor),
                 message_id=message.pk,
+                channel=message.channel,
                 direction="in",
                 **_ids(conversation),
             )
@@ -275,7 +277,11 @@ def receive_message(
             )
     emit(
         MessageAdded(
-            actor_id=_actor_id(actor), message_id=message.pk, direction="in", **_ids(conversation)
+            actor_id=_actor_id(actor),
+            message_id=message.pk,
+            channel=message.channel,
+            direction="in",
+            **_ids(conversation),
         )
     )
     if conversation.status != old_status:
@@ -360,7 +366,11 @@ def send_reply(
             )
     emit(
         MessageAdded(
-            actor_id=agent.pk, message_id=message.pk, direction="out", **_ids(conversation)
+            actor_id=agent.pk,
+            message_id=message.pk,
+            channel=message.channel,
+            direction="out",
+            **_ids(conversation),
         )
     )
     if took_over:
@@ -400,7 +410,11 @@ def add_note(conversation: Conversation, *, agent: Any, body_text: str) -> Messa
         )
     emit(
         MessageAdded(
-            actor_id=_actor_id(agent), message_id=message.pk, direction="note", **_ids(conversation)
+            actor_id=_actor_id(agent),
+            message_id=message.pk,
+            channel=message.channel,
+            direction="note",
+            **_ids(conversation),
         )
     )
     return message
@@ -629,3 +643,25 @@ def merge_conversations(source: Conversation, target: Conversation, *, actor: An
     if old_status != Status.CLOSED:
         emit(StatusChanged(actor_id=actor.pk, old=old_status, new=Status.CLOSED, **_ids(source)))
     return target
+
+
+def rate(conversation: Conversation, *, score: int, comment: str = "", source: str) -> Conversation:
+    """The customer's satisfaction with this conversation (1–5), e.g. from a chat's rating
+    or a survey; the latest rating counts."""
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ActionError("a rating is a whole number from 1 to 5")
+    comment = (comment or "").replace("\x00", "").strip()[:2000]
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        conversation.satisfaction = score
+        conversation.save(update_fields=["satisfaction", "updated_at"])
+        record(
+            conversation.customer,
+            "rated",
+            conversation=conversation,
+            score=score,
+            comment=comment,
+            source=source,
+        )
+    emit(Rated(actor_id=None, score=score, source=source, **_ids(conversation)))
+    return conversation

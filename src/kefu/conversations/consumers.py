@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zoneinfo
 from collections import deque
 from typing import Any
@@ -30,6 +31,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         self.conversation_id = None
         self.seen: deque[str] = deque(maxlen=256)
         self.shown_viewers: list[str] = []
+        self.last_typing = 0.0
         user = self.scope.get("user")
         setup = await self._setup(user)
         if setup is None:
@@ -92,13 +94,34 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Browsers only listen; a ping keeps proxies from closing an idle socket."""
+        """Browsers mostly listen: a ping keeps proxies from closing an idle socket, and
+        ``{"op": "typing"}`` tells the conversation's other side (a chat visitor) that the
+        agent is writing."""
         if text_data == "ping":
             if self.conversation_id is not None:
                 viewers.join(
                     self.conversation_id, self.channel_name, self.scope["user"].pk, self.name
                 )
             await self.send(text_data=json.dumps({"op": "pong"}))
+        elif text_data == '{"op":"typing"}' and self.conversation_id is not None:
+            now = time.monotonic()
+            if now - self.last_typing >= 1.5:
+                self.last_typing = now
+                await self.channel_layer.group_send(
+                    realtime.conversation_group(self.conversation_id),
+                    {
+                        "type": "conversation.typing",
+                        "who": self.name,
+                        "agent": self.scope["user"].pk,
+                    },
+                )
+
+    async def conversation_typing(self, event: dict[str, Any]) -> None:
+        """Agents do not see each other typing (only the chat visitor does)."""
+
+    async def workspace_frame(self, event: dict[str, Any]) -> None:
+        """A frame built by a channel app for this agent (e.g. a line of one of their chats)."""
+        await self.send(text_data=json.dumps(event["frame"], ensure_ascii=False))
 
     async def conversation_event(self, event: dict[str, Any]) -> None:
         event_id = event.get("event_id")
@@ -154,7 +177,11 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                                 ),
                             }
                         )
-            if event.get("direction") == "in" and event.get("actor_id") != user.pk:
+            if (
+                event.get("direction") == "in"
+                and event.get("actor_id") != user.pk
+                and event.get("channel") != "chat"  # chat lines arrive as "chat" frames
+            ):
                 payloads.append(
                     {
                         "op": "toast",

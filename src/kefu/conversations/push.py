@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
+from kefu.conversations.models import Channel
 from kefu.core import realtime
 from kefu.core.events import (
     AgentDeactivated,
@@ -24,11 +25,13 @@ from kefu.core.events import (
 
 @listen(ConversationEvent)
 def push_conversation_event(event: ConversationEvent) -> None:
-    groups = [
-        realtime.conversation_group(event.conversation_id),
-        realtime.team_group(event.team_id),
-        realtime.ADMIN_GROUP,
-    ]
+    groups = [realtime.conversation_group(event.conversation_id)]
+    if not (
+        isinstance(event, MessageAdded) and event.channel == Channel.CHAT and event.assignee_id
+    ):
+        # Every line of an assigned live chat would refresh every inbox of the team: the
+        # chat's agent and whoever has it open are told; the inbox hears of chats otherwise.
+        groups += [realtime.team_group(event.team_id), realtime.ADMIN_GROUP]
     if event.assignee_id:
         groups.append(realtime.agent_group(event.assignee_id))
     if isinstance(event, ConversationAssigned):
@@ -45,6 +48,7 @@ def push_conversation_event(event: ConversationEvent) -> None:
             "conversation_id": event.conversation_id,
             "message_id": event.message_id if isinstance(event, MessageAdded) else None,
             "direction": event.direction if isinstance(event, MessageAdded) else None,
+            "channel": event.channel if isinstance(event, MessageAdded) else None,
             "actor_id": event.actor_id,
         },
     )

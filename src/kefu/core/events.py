@@ -42,6 +42,7 @@ class ConversationOpened(ConversationEvent):
 class MessageAdded(ConversationEvent):
     message_id: int
     direction: str  # "in", "out" or "note"
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ class ConversationsMerged(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class Rated(ConversationEvent):
+    score: int
+    source: str  # "chat", "survey", …
+
+
+@dataclass(frozen=True)
 class CustomerChanged(Event):
     customer_id: int
     what: str  # "memory", "tier", "profile", "note"
@@ -96,6 +103,15 @@ class AgentDeactivated(Event):
     agent_id: int
     successor_id: int | None = None
     reassigned: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class AgentAvailabilityChanged(Event):
+    """An agent's presence or chat capacity changed (chats may now be routed to them)."""
+
+    agent_id: int
+    presence: str
+    capacity: int
 
 
 E = TypeVar("E", bound=Event)

@@ -68,6 +68,7 @@ def reply_by_email(event: MessageAdded) -> None:
         and not InboundEmail.objects.filter(
             conversation_message__conversation_id=event.conversation_id
         ).exists()
+        and not _answered_by_email(event.conversation_id)
     ):
         return
     message = (
@@ -76,9 +77,22 @@ def reply_by_email(event: MessageAdded) -> None:
     if message is None or message.outbound_emails.exists():
         return  # gone, or this event was delivered twice
     origin = origin_mailbox(message.conversation)
-    if message.conversation.channel != Channel.EMAIL and origin is None:
+    if (
+        message.conversation.channel != Channel.EMAIL
+        and origin is None
+        and not _answered_by_email(event.conversation_id)
+    ):
         return
     queue_reply(message, origin=origin)
+
+
+def _answered_by_email(conversation_id: int) -> bool:
+    """Another channel left the answer to email (e.g. the chat widget's offline form)."""
+    return Message.objects.filter(
+        conversation_id=conversation_id,
+        direction=Message.Direction.IN,
+        metadata__reply_by="email",
+    ).exists()
 
 
 def queue_reply(message: Message, *, origin: Mailbox | None = None) -> OutboundEmail | None:

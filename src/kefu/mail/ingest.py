@@ -60,17 +60,19 @@ def ingest(raw: bytes, *, mailbox: Mailbox | None = None, source: str = "pipe") 
 def store(raw: bytes, *, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
     """Keep the raw bytes (once per content hash). Raises StorageError if that fails."""
     digest = hashlib.sha256(raw).hexdigest()
+    record = InboundEmail(sha256=digest, size=len(raw), source=source[:10], mailbox=mailbox)
     try:
-        existing = InboundEmail.objects.filter(sha256=digest).order_by().first()
-        if existing is not None:
-            return existing, False
-        with transaction.atomic():
-            record = InboundEmail(sha256=digest, size=len(raw), source=source[:10], mailbox=mailbox)
-            record.raw.save(f"{digest}.eml", ContentFile(raw), save=False)
-            record.save(force_insert=True)
+        # New bytes are the rule: write, and let the unique hash catch the same bytes again
+        # (a re-delivery then costs a file written and removed instead of every message a
+        # look-up).
+        record.raw.save(f"{digest}.eml", ContentFile(raw), save=False)
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except IntegrityError:
+            record.raw.delete(save=False)
+            return InboundEmail.objects.get(sha256=digest), False
         return record, True
-    except IntegrityError:
-        return InboundEmail.objects.get(sha256=digest), False  # stored meanwhile by another
     except (OSError, DatabaseError) as exc:
         logger.exception("could not store an inbound email (%d bytes)", len(raw))
         raise StorageError(str(exc)) from exc

@@ -121,7 +121,8 @@ def queue_email(
     from_address = one_line(mailbox.address, 320) if mailbox else settings.DEFAULT_FROM_EMAIL
     chain = [bracketed(i) for i in one_line(references, 20_000).split()]
     references = " ".join([i for i in chain if i][-MAX_REFERENCES:])
-    with transaction.atomic():
+    # No savepoint of its own: a failure here aborts the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         outbound = OutboundEmail.objects.create(
             kind=kind,
             conversation=conversation,
@@ -142,8 +143,23 @@ def queue_email(
             Message.objects.filter(pk=message.pk).update(
                 delivery=Message.Delivery.QUEUED, delivery_error=""
             )
-        transaction.on_commit(partial(_enqueue, outbound.pk), robust=True)
+        if _queue_in_database():
+            _enqueue(outbound.pk)  # the task row commits with the outbox row, or neither does
+        else:
+            transaction.on_commit(partial(_enqueue, outbound.pk), robust=True)
     return outbound
+
+
+def _queue_in_database() -> bool:
+    """True when the task queue is kefu's database (the embedded default): its task row can
+    be written in the caller's transaction, and no worker sees it before the outbox row. Any
+    other backend (the immediate one in tests, a broker) is handed the task after the commit,
+    or its worker could look for the outbox row before it exists."""
+    from django_tasks_db.backend import DatabaseBackend
+
+    from kefu.mail.tasks import send_outbound
+
+    return isinstance(send_outbound.get_backend(), DatabaseBackend)
 
 
 def _enqueue(outbound_id: int) -> None:

@@ -434,3 +434,44 @@ def test_inline_cid_images_are_shown_from_their_attachment(mailbox, client, agen
     download = client.get(src.replace("?inline=1", ""))
     assert download["Content-Type"] == "application/octet-stream"
     assert "attachment" in download["Content-Disposition"]
+
+
+def test_the_same_bytes_again_leave_one_raw_file(mailbox, settings):
+    raw = raw_email()
+    first = ingest(raw, mailbox=mailbox)
+    ingest(raw, mailbox=mailbox)
+    folder = (settings.MEDIA_ROOT / first.raw.name).parent
+    assert [p.name for p in folder.iterdir()] == [first.raw.name.rsplit("/", 1)[-1]]
+
+
+def test_a_mailbox_added_is_one_of_our_own_addresses_at_once(mailbox):
+    ingest(raw_email(sender="orders@kefu.test"), mailbox=mailbox)  # a customer, for now
+    Mailbox.objects.create(name="Orders", address="orders@kefu.test")
+    looped = ingest(raw_email(sender="orders@kefu.test", subject="again"), mailbox=mailbox)
+    assert looped.state == InboundEmail.State.IGNORED
+
+
+def test_with_the_database_queue_the_outbox_task_commits_with_the_outbox_row(mailbox, settings):
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ingest(raw_email(subject="rolled back"), mailbox=mailbox)
+        assert DBTaskResult.objects.count() == 1  # written with the outbox row...
+        raise RuntimeError
+    assert not DBTaskResult.objects.exists()  # ...and gone with it
+    ingest(raw_email(), mailbox=mailbox)
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["args"] == [acks().get().pk]
+
+
+def test_a_new_message_costs_a_bounded_number_of_queries(mailbox, django_assert_max_num_queries):
+    ingest(raw_email(message_id="<warm@example.cn>"), mailbox=mailbox)  # caches warmed
+    # 27 today, savepoints included: store, claim, Message-ID check, customer (look-up,
+    # customer, contact point, timeline), conversation, message, timeline, first message id,
+    # the row, acknowledgment (flood count, outbox, task, log, timeline). Catch creep early.
+    with django_assert_max_num_queries(30):
+        ingest(raw_email(sender="new@example.cn", cc=""), mailbox=mailbox)

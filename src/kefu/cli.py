@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"\n  kefu demo is starting at {url}\n"
                 "  Sign in as  demo / kefu-demo  (supervisor; agents: li.na, chen.wei, "
                 "amy.wong, tom.baker, same password)\n"
-                "  Admin pages: /admin/   API: /api/docs\n",
+                "  Admin pages: /admin/   API: /api/docs\n"
+                f"  Live chat as a visitor: {url}chat/w/demo-shop/sample/\n",
                 flush=True,
             )
         if command == "worker":

@@ -1094,10 +1094,48 @@ _STORIES = (
 # ---------------------------------------------------------------------------------------------
 
 
+DEMO_SITE_KEY = "demo-shop"
+
+_CANNED = (
+    ("hello", "问候 Greeting", "您好，我是客服，很高兴为您服务。请问有什么可以帮您？"),
+    ("order", "订单号 Order number", "麻烦提供一下您的订单号，我马上为您查询。"),
+    ("refund", "退款流程 Refund", "退款会在审核通过后 3 个工作日内原路退回，请留意账户通知。"),
+    ("warranty", "三包政策 Warranty", "本产品享受三包服务：7 天退货，15 天换货，1 年保修。"),
+    (
+        "thanks",
+        "Thanks (English)",
+        "Thank you for contacting us. Is there anything else I can help with?",
+    ),
+)
+
+
+def ensure_livechat_demo() -> None:
+    """The demo's chat widget (site key ``demo-shop``) and canned replies; idempotent."""
+    from kefu.livechat.models import Widget
+    from kefu.service.models import CannedReply
+
+    team = Team.objects.filter(slug="presales").first()
+    Widget.objects.get_or_create(
+        site_key=DEMO_SITE_KEY,
+        defaults={
+            "name": "禾喜家居 Hexi Home",
+            "team": team,
+            "greeting": "您好！有什么可以帮您？ Hi, how can we help?",
+            "topics": "订单与发货 Orders\n售后与保修 After-sales\n产品咨询 Products",
+            "allowed_origins": "http://127.0.0.1:8000\nhttp://localhost:8000",
+        },
+    )
+    for shortcut, title, body in _CANNED:
+        CannedReply.objects.get_or_create(
+            shortcut=shortcut, defaults={"title": title, "body": body}
+        )
+
+
 def load_demo() -> bool:
     """Fill the database with the demo help desk. False (and nothing done) if it is there."""
     user_model = get_user_model()
     if user_model._default_manager.filter(username=DEMO_USERNAME).exists():
+        ensure_livechat_demo()
         return False
     with transaction.atomic():
         now = timezone.now()
@@ -1117,6 +1155,7 @@ def load_demo() -> bool:
         }
         for story, start in zip(_STORIES, starts, strict=True):
             _play(story, start, customers, agents, teams, clock)
+        ensure_livechat_demo()
     logger.info(
         "demo loaded: %d agents, %d customers, %d conversations",
         len(agents),

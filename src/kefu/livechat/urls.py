@@ -15,6 +15,7 @@ urlpatterns = [
     path("chat/w/<str:key>/transcript", views.transcript, name="transcript"),
     path("chat/w/<str:key>/files/<str:signed>", views.visitor_file, name="file"),
     path("chats/", views.chats, name="chats"),
+    path("c/<int:pk>/chat/", views.panel, name="panel"),
     path("c/<int:pk>/chat/transfer/", views.transfer, name="transfer"),
     path("c/<int:pk>/chat/invite/", views.invite, name="invite"),
     path("c/<int:pk>/chat/end/", views.end, name="end"),

@@ -43,7 +43,7 @@ from kefu.livechat.payloads import FILE_SALT
 from kefu.livechat.tasks import send_transcript
 from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
-from kefu.staff.models import Team
+from kefu.staff.models import AgentProfile, Team
 
 LANGUAGES = {"zh-hans", "zh-hant", "en"}
 UPLOAD_TYPES = {
@@ -332,7 +332,7 @@ def _chat(request: HtmxRequest, pk: int) -> ChatSession:
     conversation = access_conversation(request.user, pk)
     session = (
         ChatSession.objects.filter(conversation=conversation)
-        .select_related("conversation", "widget", "visitor")
+        .select_related("conversation", "widget", "visitor", "agent__agent_profile")
         .first()
     )
     if session is None:
@@ -350,6 +350,33 @@ def _back(request: HtmxRequest, pk: int, failure: str = "") -> HttpResponse:
     if failure:
         return HttpResponse(failure, status=400, content_type="text/plain; charset=utf-8")
     return redirect("conversation", pk=pk)
+
+
+def profile_pk(request: HtmxRequest) -> int:
+    profile = agent_profile(request.user)
+    return profile.pk if profile is not None else 0
+
+
+@require_GET
+@agent_required
+def panel(request: HtmxRequest, pk: int) -> HttpResponse:
+    """The chat's side panel on the conversation page: state, identity, transfer, invite."""
+    chat = _chat(request, pk)
+    agents = AgentProfile.objects.filter(user__is_active=True).exclude(pk=profile_pk(request))
+    return render(
+        request,
+        "livechat/_panel.html",
+        {
+            "chat": chat,
+            "position": routing.position(chat) if chat.state == ChatSession.State.QUEUED else 0,
+            "colleagues": agents.select_related("user").order_by("display_name"),
+            "supervisors": agents.filter(
+                role__in=(AgentProfile.Role.SUPERVISOR, AgentProfile.Role.ADMIN)
+            ).select_related("user"),
+            "teams": Team.objects.all(),
+            "stars": range(1, 6),
+        },
+    )
 
 
 @require_POST

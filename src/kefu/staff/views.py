@@ -71,6 +71,13 @@ class ProfileForm(forms.Form):
     presence = forms.ChoiceField(
         label=gettext_lazy("Presence"), choices=AgentProfile.Presence.choices
     )
+    capacity = forms.IntegerField(
+        label=gettext_lazy("Concurrent chats"),
+        min_value=0,
+        max_value=actions.MAX_CAPACITY,
+        required=False,
+        help_text=gettext_lazy("How many live chats you take at once (0: none)."),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,10 +93,12 @@ def profile(request: HtmxRequest) -> HttpResponse:
             "timezone": me.timezone,
             "signature": me.signature,
             "presence": me.presence,
+            "capacity": me.capacity,
         },
     )
     if request.method == "POST" and form.is_valid():
-        actions.update_profile(me, **form.cleaned_data)
+        changes = {k: v for k, v in form.cleaned_data.items() if v is not None}
+        actions.update_profile(me, **changes)
         messages.success(request, _("Your profile was saved."))
         return redirect("profile")
     return render(request, "staff/profile.html", {"form": form, "profile": me})

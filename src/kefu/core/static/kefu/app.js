@@ -46,6 +46,64 @@
     }, 250);
   }
 
+  // Live chat: the conversation this page shows (if any) and the agent's side of a chat.
+  var socketRef = null;
+  function pageConversation() {
+    var ws = document.body.getAttribute("data-ws") || "";
+    var m = ws.match(/conversation=(\d+)/);
+    return m ? parseInt(m[1], 10) : null;
+  }
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  var typingTimer = null;
+  function showTyping() {
+    var line = document.getElementById("typing-line");
+    if (!line) return;
+    line.textContent = line.getAttribute("data-label") || "…";
+    line.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { line.hidden = true; }, 4000);
+  }
+  function markRead(conversationId, messageId) {
+    if (document.hidden) return;
+    var body = new URLSearchParams({ id: String(messageId) });
+    fetch("/c/" + conversationId + "/chat/read/", {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() }
+    }).catch(function () {});
+  }
+  function onChatFrame(data) {
+    var here = pageConversation();
+    if (data.op === "chat.typing") {
+      if (data.conversation === here) showTyping();
+      var mark = document.querySelector('[data-typing-for="' + data.conversation + '"]');
+      if (mark) { mark.hidden = false; setTimeout(function () { mark.hidden = true; }, 4000); }
+      return;
+    }
+    if (data.op === "chat.offer") {
+      toast("💬 " + data.customer, "/c/" + data.conversation + "/");
+      refresh("chat-list"); refresh("inbox-list");
+      return;
+    }
+    if (data.op === "chat.invite") {
+      toast("👋 " + data.by + " → " + data.customer, "/c/" + data.conversation + "/");
+      return;
+    }
+    if (data.op === "chat" && data.message) {
+      if (data.conversation === here) {
+        var line = document.getElementById("typing-line");
+        if (line && data.message.from === "visitor") line.hidden = true;
+        if (data.message.from === "visitor") markRead(here, data.message.id);
+      } else if (data.message.from === "visitor") {
+        toast("💬 " + (data.message.text || "").slice(0, 120), "/c/" + data.conversation + "/");
+        var unread = document.querySelector('[data-unread-for="' + data.conversation + '"]');
+        if (unread) { unread.hidden = false; unread.textContent = String((parseInt(unread.textContent, 10) || 0) + 1); }
+      }
+    }
+  }
+
   function connect() {
     var path = document.body.getAttribute("data-ws");
     if (!path) return;
@@ -57,6 +115,7 @@
 
     function open() {
       socket = new WebSocket(proto + window.location.host + path);
+      socketRef = socket;
       socket.onopen = function () {
         delay = 1000;
         if (live) live.classList.add("on");
@@ -67,7 +126,8 @@
         var data;
         try { data = JSON.parse(ev.data); } catch (e) { return; }
         if (data.op === "message") upsertMessage(data.id, data.html);
-        else if (data.op === "props") refresh("conv-props", "outerHTML");
+        else if (data.op === "props") { refresh("conv-props", "outerHTML"); refresh("chat-panel"); }
+        else if (data.op && data.op.indexOf("chat") === 0) onChatFrame(data);
         else if (data.op === "inbox") refresh("inbox-list");
         else if (data.op === "viewers") showViewers(data.names || []);
         else if (data.op === "toast" && !document.getElementById("thread")) toast(data.text, data.href);
@@ -104,14 +164,87 @@
       if (ta) ta.focus();
     });
 
-    // Ctrl/Cmd+Enter sends the reply or note.
+    // Ctrl/Cmd+Enter sends the reply or note; in a live chat plain Enter sends the reply
+    // (Shift+Enter for a new line), as in any chat program.
+    var composer = document.getElementById("composer");
+    var isChat = composer && composer.hasAttribute("data-chat");
     document.body.addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && ev.target.tagName === "TEXTAREA") {
-        var form = ev.target.form;
-        if (form) { ev.preventDefault(); form.requestSubmit(); }
+      if (ev.key !== "Enter" || ev.target.tagName !== "TEXTAREA" || ev.isComposing) return;
+      var form = ev.target.form;
+      if (!form) return;
+      var chatSend = isChat && form.id === "reply-form" && !ev.shiftKey && !cannedOpen();
+      if (ev.ctrlKey || ev.metaKey || chatSend) {
+        ev.preventDefault();
+        if (ev.target.value.trim()) form.requestSubmit();
       }
     });
+    setupComposer(isChat);
   });
+
+  // Canned replies: "/shortcut" in the reply box offers the matching stock answers.
+  var cannedBox = null;
+  function cannedOpen() { return cannedBox && !cannedBox.hidden && cannedBox.children.length > 0; }
+  function setupComposer(isChat) {
+    var area = document.querySelector("#reply-form textarea");
+    if (!area) return;
+    cannedBox = document.createElement("ul");
+    cannedBox.className = "canned-menu";
+    cannedBox.hidden = true;
+    area.parentNode.insertBefore(cannedBox, area.nextSibling);
+    var lastTyping = 0;
+    var pending = null;
+    function pick(item) {
+      area.value = item.body;
+      cannedBox.hidden = true;
+      area.focus();
+    }
+    area.addEventListener("input", function () {
+      var now = Date.now();
+      if (isChat && socketRef && socketRef.readyState === 1 && now - lastTyping > 1500) {
+        lastTyping = now;
+        socketRef.send('{"op":"typing"}');
+      }
+      var m = area.value.match(/^\/([^\s]{0,40})$/);
+      if (!m) { cannedBox.hidden = true; return; }
+      clearTimeout(pending);
+      pending = setTimeout(function () {
+        fetch("/canned/?q=" + encodeURIComponent(m[1]), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : { replies: [] }; })
+          .then(function (data) {
+            cannedBox.textContent = "";
+            (data.replies || []).forEach(function (item, i) {
+              var li = document.createElement("li");
+              li.className = i === 0 ? "on" : "";
+              var key = document.createElement("strong");
+              key.textContent = "/" + item.shortcut;
+              var title = document.createElement("span");
+              title.textContent = " " + item.title;
+              li.appendChild(key); li.appendChild(title);
+              li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(item); });
+              li._item = item;
+              cannedBox.appendChild(li);
+            });
+            cannedBox.hidden = cannedBox.children.length === 0;
+          }).catch(function () {});
+      }, 150);
+    });
+    area.addEventListener("keydown", function (ev) {
+      if (!cannedOpen()) return;
+      var items = Array.prototype.slice.call(cannedBox.children);
+      var at = items.findIndex(function (li) { return li.classList.contains("on"); });
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        var next = (at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
+        items.forEach(function (li, i) { li.classList.toggle("on", i === next); });
+      } else if (ev.key === "Enter" || ev.key === "Tab") {
+        ev.preventDefault();
+        ev.stopPropagation();
+        pick(items[Math.max(at, 0)]._item);
+      } else if (ev.key === "Escape") {
+        cannedBox.hidden = true;
+      }
+    });
+  }
 
   document.addEventListener("htmx:afterRequest", function (ev) {
     var form = ev.detail.elt;

@@ -99,6 +99,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle (nor waiting for I/O) since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -369,8 +377,17 @@ def make_widget(widget_model: Any, team: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def post_json(url: str, body: dict[str, Any], origin: str, token: str = "") -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", "Origin": origin, "Referer": origin + "/"}
+def post_json(
+    url: str, body: dict[str, Any], origin: str, address: str, token: str = ""
+) -> dict[str, Any]:
+    headers = {
+        "Content-Type": "application/json",
+        "Origin": origin,
+        "Referer": origin + "/",
+        # Each visitor has an address of its own, as behind a reverse proxy (uvicorn trusts
+        # X-Forwarded-For from 127.0.0.1): the widget's per-address HTTP limit is 120/min.
+        "X-Forwarded-For": address,
+    }
     if token:
         headers["X-Kefu-Visitor"] = token
     request = urllib.request.Request(
@@ -385,7 +402,8 @@ def post_json(url: str, body: dict[str, Any], origin: str, token: str = "") -> d
 
 
 def start_visitor(base: str, key: str, i: int) -> dict[str, Any]:
-    session = post_json(f"{base}/chat/w/{key}/session", {"identity": None}, base)
+    address = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+    session = post_json(f"{base}/chat/w/{key}/session", {"identity": None}, base, address)
     token = session["token"]
     started = post_json(
         f"{base}/chat/w/{key}/start",
@@ -397,6 +415,7 @@ def start_visitor(base: str, key: str, i: int) -> dict[str, Any]:
             "text": f"你好，我是访客 {i}，想问一下订单的事。",
         },
         base,
+        address,
         token,
     )
     return {"token": token, "conversation": started.get("conversation"), **started}
@@ -409,20 +428,29 @@ def start_visitor(base: str, key: str, i: int) -> dict[str, Any]:
 
 @dataclass
 class Stats:
+    """One measured window. ``delivered`` is what reached an agent within the window + drain;
+    ``late`` what reached one afterwards (while settling); the rest is lost."""
+
     sent: dict[str, float] = field(default_factory=dict)  # cid → perf_counter at send
     latency: dict[str, float] = field(default_factory=dict)  # cid → s, first agent frame
     ack: dict[str, float] = field(default_factory=dict)  # cid → s
     echoed: int = 0
     duplicates: int = 0
-    foreign: int = 0  # chat frames for cids this phase did not send
+    foreign: int = 0  # chat frames for cids this window did not send
     errors: Counter[str] = field(default_factory=Counter)
     agent_ops: Counter[str] = field(default_factory=Counter)
     visitor_ops: Counter[str] = field(default_factory=Counter)
-    closed: Counter[str] = field(default_factory=Counter)
     slip_max: float = 0.0  # how far the sender fell behind its schedule
+    cutoff: float = float("inf")  # latencies above this (window end + drain) are late
 
-    def received(self) -> int:
-        return len(self.latency)
+    def delivered(self) -> int:
+        return len(self.on_time())
+
+    def on_time(self) -> list[float]:
+        return sorted(v for cid, v in self.latency.items() if self.sent[cid] + v <= self.cutoff)
+
+    def late(self) -> int:
+        return len(self.latency) - len(self.on_time())
 
 
 @dataclass
@@ -436,10 +464,26 @@ class Endpoint:
     agent_origin: str
 
 
-async def agent_reader(ws: Any, stats: Stats, tag: str) -> None:
+@dataclass
+class Sockets:
+    """The open sockets of a mode; readers record into ``current[0]`` (swapped per window)."""
+
+    current: list[Stats]
+    agents: list[Any] = field(default_factory=list)
+    visitors: list[Any] = field(default_factory=list)
+    readers: list[asyncio.Task[None]] = field(default_factory=list)
+    states: Counter[str] = field(default_factory=Counter)
+    closed: Counter[str] = field(default_factory=Counter)  # sockets that closed under load
+    failures: Counter[str] = field(default_factory=Counter)
+    connect_seconds: float = 0.0
+    rss: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # start, +agents, +visitors
+
+
+async def agent_reader(ws: Any, sockets: Sockets) -> None:
     try:
         async for raw in ws:
             now = time.perf_counter()
+            stats = sockets.current[0]
             frame = json.loads(raw)
             op = frame.get("op")
             stats.agent_ops[op] += 1
@@ -453,17 +497,19 @@ async def agent_reader(ws: Any, stats: Stats, tag: str) -> None:
                 stats.duplicates += 1
             else:
                 stats.latency[cid] = now - sent
-    except Exception as error:  # a closed socket ends the reader
-        stats.closed[f"agent {type(error).__name__}"] += 1
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        sockets.closed[f"agent {type(error).__name__} {getattr(error, 'rcvd', '')}"] += 1
     else:
-        if ws.close_code not in (None, 1000, 1001):
-            stats.closed[f"agent close {ws.close_code}"] += 1
+        sockets.closed[f"agent closed by server ({ws.close_code})"] += 1
 
 
-async def visitor_reader(ws: Any, stats: Stats, ready: asyncio.Event, state: list[str]) -> None:
+async def visitor_reader(ws: Any, sockets: Sockets, ready: asyncio.Event) -> None:
     try:
         async for raw in ws:
             now = time.perf_counter()
+            stats = sockets.current[0]
             frame = json.loads(raw)
             op = frame.get("op")
             stats.visitor_ops[op] += 1
@@ -474,33 +520,18 @@ async def visitor_reader(ws: Any, stats: Stats, ready: asyncio.Event, state: lis
             elif op == "msg":
                 if (frame.get("message") or {}).get("cid") in stats.sent:
                     stats.echoed += 1
-            elif op == "state":
-                state[0] = str(frame.get("state"))
+            elif op == "state" and not ready.is_set():
+                sockets.states[str(frame.get("state"))] += 1
                 ready.set()
             elif op == "error":
                 stats.errors[str(frame.get("code"))] += 1
+    except asyncio.CancelledError:
+        raise
     except Exception as error:
-        stats.closed[f"visitor {type(error).__name__}"] += 1
+        sockets.closed[f"visitor {type(error).__name__} {getattr(error, 'rcvd', '')}"] += 1
     else:
-        if ws.close_code not in (None, 1000, 1001):
-            stats.closed[f"visitor close {ws.close_code}"] += 1
+        sockets.closed[f"visitor closed by server ({ws.close_code})"] += 1
     ready.set()
-
-
-@dataclass
-class Phase:
-    name: str
-    stats: Stats
-    connected_agents: int
-    connected_visitors: int
-    states: Counter[str]
-    window: float  # seconds the send loop actually took
-    drain: float  # seconds waited after it
-    server_cpu: dict[str, float]  # per server, CPU seconds during the window (+ drain)
-    client_cpu: float
-    rss: dict[str, tuple[int, int, int, int]]  # server → (start, after agents, after visitors, end)
-    connect_seconds: float
-    notes: list[str] = field(default_factory=list)
 
 
 async def open_socket(url: str, origin: str, headers: dict[str, str] | None = None) -> Any:
@@ -511,79 +542,118 @@ async def open_socket(url: str, origin: str, headers: dict[str, str] | None = No
         origin=origin,  # type: ignore[arg-type]
         additional_headers=headers or {},
         open_timeout=60,
-        ping_interval=None,
+        ping_interval=None,  # the client never pings; it answers the server's pings
         max_size=2**20,
         max_queue=256,
     )
 
 
-async def run_phase(
-    name: str,
-    endpoint: Endpoint,
-    pids: dict[str, int],
-    args: argparse.Namespace,
-    profile: Callable[[float], list[subprocess.Popen[bytes]]] | None = None,
-) -> Phase:
-    stats = Stats()
-    loop = asyncio.get_running_loop()
+async def connect_all(endpoint: Endpoint, pids: dict[str, int], concurrency: int) -> Sockets:
+    """Agents first, then the visitors (bounded concurrency), each with ``hello`` answered by a
+    ``state`` frame; server RSS before, after the agents and after the visitors."""
+    sockets = Sockets(current=[Stats()])
     rss_start = {n: rss_kib(p) for n, p in pids.items()}
-    agents = []
-    readers = []
     for url, headers in zip(endpoint.agent_urls, endpoint.agent_headers, strict=True):
         ws = await open_socket(url, endpoint.agent_origin, headers)
-        agents.append(ws)
-        readers.append(asyncio.create_task(agent_reader(ws, stats, name)))
+        sockets.agents.append(ws)
+        sockets.readers.append(asyncio.create_task(agent_reader(ws, sockets)))
     await asyncio.sleep(1)
     rss_agents = {n: rss_kib(p) for n, p in pids.items()}
-
-    # Visitors: connect with bounded concurrency, hello, wait for the state frame.
-    visitors: list[Any] = [None] * len(endpoint.visitor_urls)
-    states: list[list[str]] = [["?"] for _ in visitors]
-    gate = asyncio.Semaphore(args.connect_concurrency)
-    failures: Counter[str] = Counter()
+    gate = asyncio.Semaphore(concurrency)
 
     async def connect_visitor(i: int) -> None:
         async with gate:
             try:
                 ws = await open_socket(endpoint.visitor_urls[i], endpoint.origins[i])
             except Exception as error:
-                failures[f"{type(error).__name__}: {str(error)[:80]}"] += 1
+                sockets.failures[f"{type(error).__name__}: {str(error)[:80]}"] += 1
                 return
             ready = asyncio.Event()
-            readers.append(asyncio.create_task(visitor_reader(ws, stats, ready, states[i])))
+            sockets.readers.append(asyncio.create_task(visitor_reader(ws, sockets, ready)))
             await ws.send(json.dumps({"op": "hello", "after": 0}))
             try:
-                await asyncio.wait_for(ready.wait(), 30)
+                await asyncio.wait_for(ready.wait(), 60)
             except TimeoutError:
-                failures["no state frame after hello within 30 s"] += 1
-            visitors[i] = ws
+                sockets.failures["no state frame within 60 s of hello"] += 1
+            sockets.visitors.append(ws)
 
     started = time.perf_counter()
-    await asyncio.gather(*(connect_visitor(i) for i in range(len(visitors))))
-    connect_seconds = time.perf_counter() - started
+    await asyncio.gather(*(connect_visitor(i) for i in range(len(endpoint.visitor_urls))))
+    sockets.connect_seconds = time.perf_counter() - started
     await asyncio.sleep(2)
     rss_visitors = {n: rss_kib(p) for n, p in pids.items()}
-    live = [ws for ws in visitors if ws is not None]
-    notes = [f"visitor connect failures: {dict(failures)}"] if failures else []
-    if not live or not agents:
-        raise RuntimeError(f"{name}: no visitor or agent socket is open ({dict(failures)})")
+    sockets.rss = {n: (rss_start[n], rss_agents[n], rss_visitors[n]) for n in pids}
+    if not sockets.visitors or not sockets.agents:
+        raise RuntimeError(f"no visitor or agent socket is open ({dict(sockets.failures)})")
+    return sockets
 
-    # The measured window.
-    total = int(args.rate * args.duration)
+
+async def close_all(sockets: Sockets) -> None:
+    for task in sockets.readers:
+        task.cancel()
+    await asyncio.gather(*sockets.readers, return_exceptions=True)
+
+    async def close(ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 5)
+
+    await asyncio.gather(*(close(ws) for ws in [*sockets.agents, *sockets.visitors]))
+    await asyncio.sleep(1)  # let the servers run their disconnect handlers
+
+
+@dataclass
+class Phase:
+    mode: str
+    rate: float
+    stats: Stats
+    sockets: Sockets
+    window: float  # seconds the send loop actually took
+    drain: float  # seconds waited after it for the latency figures
+    settle: float  # seconds waited after that for late messages
+    server_cpu: dict[str, float]  # per server, CPU seconds during window + drain
+    client_cpu: float
+    other_cpu: float  # CPU seconds of everything else on the machine (py-spy included)
+    rss_end: dict[str, int]
+    stored: int | None = None  # messages of this window found in the database afterwards
+    closed_during: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode} @ {self.rate:g}/s"
+
+
+async def measure(
+    mode: str,
+    sockets: Sockets,
+    pids: dict[str, int],
+    rate: float,
+    args: argparse.Namespace,
+    profile: Callable[[float], list[subprocess.Popen[bytes]]] | None = None,
+    stored: Callable[[str], int] | None = None,
+) -> Phase:
+    """One window at ``rate`` msg/s over the open sockets, then the drain, then settling."""
+    stats = Stats()
+    sockets.current[0] = stats
+    closed_before = Counter(sockets.closed)
+    loop = asyncio.get_running_loop()
+    live = [ws for ws in sockets.visitors if ws.close_code is None]
+    total = int(rate * args.duration)
+    prefix = f"{mode}-{rate:g}-"
     cpu_before = {n: cpu_seconds(p) for n, p in pids.items()}
     client_before = sum(os.times()[:2])
+    machine_before = machine_busy_seconds()
     spies = profile(args.duration) if profile else []
     started = time.perf_counter()
     t0 = loop.time()
     for k in range(total):
-        due = t0 + k / args.rate
+        due = t0 + k / rate
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         else:
             stats.slip_max = max(stats.slip_max, -delay)
         ws = live[k % len(live)]
-        cid = f"{name}-{k}"
+        cid = f"{prefix}{k}"
         frame = json.dumps({"op": "msg", "text": TEXTS[k % len(TEXTS)].format(n=k), "cid": cid})
         stats.sent[cid] = time.perf_counter()
         try:
@@ -591,38 +661,58 @@ async def run_phase(
         except Exception as error:
             stats.errors[f"send {type(error).__name__}"] += 1
     window = time.perf_counter() - started
-    drain_start = time.perf_counter()
-    while stats.received() < len(stats.sent) and time.perf_counter() - drain_start < args.drain:
+    end = time.perf_counter()
+    while len(stats.latency) < len(stats.sent) and time.perf_counter() - end < args.drain:
         await asyncio.sleep(0.05)
-    drain = time.perf_counter() - drain_start
+    drain = time.perf_counter() - end
+    stats.cutoff = time.perf_counter()
     server_cpu = {n: cpu_seconds(p) - cpu_before[n] for n, p in pids.items()}
     client_cpu = sum(os.times()[:2]) - client_before
+    machine_cpu = machine_busy_seconds() - machine_before
     rss_end = {n: rss_kib(p) for n, p in pids.items()}
     for spy in spies:
         with contextlib.suppress(subprocess.TimeoutExpired):
             spy.wait(timeout=30)
-
-    for ws in [*agents, *live]:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 5)
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    await asyncio.sleep(1)  # let the servers run their disconnect handlers
-    return Phase(
-        name=name,
+    # Settle: late messages are not lost. Wait while they keep coming (at most --settle s).
+    settle_start = last_progress = time.perf_counter()
+    seen = len(stats.latency)
+    while len(stats.latency) < len(stats.sent):
+        now = time.perf_counter()
+        if now - settle_start > args.settle or now - last_progress > 10:
+            break
+        await asyncio.sleep(0.2)
+        if len(stats.latency) != seen:
+            seen, last_progress = len(stats.latency), time.perf_counter()
+    settle = time.perf_counter() - settle_start
+    phase = Phase(
+        mode=mode,
+        rate=rate,
         stats=stats,
-        connected_agents=len(agents),
-        connected_visitors=len(live),
-        states=Counter(s[0] for s in states),
+        sockets=sockets,
         window=window,
         drain=drain,
+        settle=settle,
         server_cpu=server_cpu,
         client_cpu=client_cpu,
-        rss={n: (rss_start[n], rss_agents[n], rss_visitors[n], rss_end[n]) for n in pids},
-        connect_seconds=connect_seconds,
-        notes=notes,
+        other_cpu=machine_cpu - client_cpu - sum(server_cpu.values()),
+        rss_end=rss_end,
+        closed_during=Counter(sockets.closed) - closed_before,
     )
+    if stored is not None:
+        phase.stored = await asyncio.to_thread(stored, prefix)
+    return phase
+
+
+def stored_messages(prefix: str) -> int:
+    """Messages of one window that kefu stored (their external id ends with the cid)."""
+    from django.db import connections
+
+    from kefu.conversations.models import Message
+
+    try:
+        return Message.objects.filter(external_id__contains=f":{prefix}").count()
+    finally:
+        connections.close_all()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,23 +804,50 @@ class Bench:
 
         return start
 
-    async def memory(self) -> Phase:
+    async def windows(
+        self,
+        mode: str,
+        endpoint: Endpoint,
+        pids: dict[str, int],
+        servers: list[Server] | None = None,
+    ) -> list[Phase]:
+        """Open the sockets once, then one measured window per rate."""
+        sockets = await connect_all(endpoint, pids, self.args.connect_concurrency)
+        phases = []
+        try:
+            for rate in self.args.rates:
+                label = f"{mode}-{rate:g}"
+                phase = await measure(
+                    mode,
+                    sockets,
+                    pids,
+                    rate,
+                    self.args,
+                    self.profiler(servers, label) if servers else None,
+                    stored_messages if servers else None,
+                )
+                phases.append(phase)
+                s = phase.stats
+                print(
+                    f"  {phase.name}: sent {len(s.sent)}, delivered {s.delivered()}, late "
+                    f"{s.late()}, p99 {ms(percentile(s.on_time(), 99))} ms",
+                    file=sys.stderr,
+                )
+        finally:
+            await close_all(sockets)
+        return phases
+
+    async def memory(self) -> list[Phase]:
         server = self.kefu_server("memory", {})
         try:
             self.set_up_visitors(server)
             endpoint = self.kefu_endpoint(server, [server])
-            return await run_phase(
-                "memory",
-                endpoint,
-                {"A": server.pid},
-                self.args,
-                self.profiler([server], "memory"),
-            )
+            return await self.windows("memory", endpoint, {"A": server.pid}, [server])
         finally:
             self.processes.stop(server.process)
             self.check_log(server)
 
-    async def redis(self) -> Phase:
+    async def redis(self) -> list[Phase]:
         extra = {
             "KEFU_REDIS_URL": self.args.redis_url,
             "KEFU_REDIS_PREFIX": f"kefu-chatload-{secrets.token_hex(3)}",
@@ -740,20 +857,15 @@ class Bench:
         try:
             self.set_up_visitors(first)
             endpoint = self.kefu_endpoint(first, [first, second])
-            return await run_phase(
-                "redis",
-                endpoint,
-                {"A": first.pid, "B": second.pid},
-                self.args,
-                self.profiler([first, second], "redis"),
-            )
+            pids = {"A": first.pid, "B": second.pid}
+            return await self.windows("redis", endpoint, pids, [first, second])
         finally:
             self.processes.stop(first.process)
             self.processes.stop(second.process)
             self.check_log(first)
             self.check_log(second)
 
-    async def bare(self) -> Phase:
+    async def bare(self) -> list[Phase]:
         port = free_port()
         log = self.data_dir / "relay.log"
         process = self.processes.start(
@@ -774,7 +886,7 @@ class Bench:
             agent_origin=origin,
         )
         try:
-            return await run_phase("bare", endpoint, {"relay": process.pid}, self.args)
+            return await self.windows("bare", endpoint, {"relay": process.pid})
         finally:
             self.processes.stop(process)
 
@@ -803,9 +915,11 @@ def ms(value: float) -> str:
 
 def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) -> None:
     args = bench.args
+    rates = ", ".join(f"{r:g}" for r in args.rates)
     print(
-        f"\n## Live chat load: {args.visitors} visitors, {args.agents} agents, "
-        f"{args.rate:g} msg/s for {args.duration:g} s (+ up to {args.drain:g} s drain)\n"
+        f"\n## Live chat load: {args.visitors} visitors, {args.agents} agents, {rates} msg/s "
+        f"for {args.duration:g} s each (+ {args.drain:g} s drain, up to {args.settle:g} s "
+        "settling)\n"
     )
     print(
         f"{bench.seed.database_version}, Python {platform.python_version()}, "
@@ -814,79 +928,81 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         f"({dict(bench.setup_states)})\n"
     )
     print(
-        "| mode | sockets open (agents + visitors) | sent | delivered | lost | dup "
+        "| mode | sent | delivered (≤ drain) | late | lost | stored | dup "
         "| p50 ms | p95 ms | p99 ms | max ms | ack p50 / p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    figures: dict[str, tuple[float, float, float]] = {}
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    figures: dict[tuple[str, float], tuple[float, float, float]] = {}
     for phase in phases:
         s = phase.stats
-        values = sorted(s.latency.values())
+        values = s.on_time()
         acks = sorted(s.ack.values())
         p = (percentile(values, 50), percentile(values, 95), percentile(values, 99))
-        figures[phase.name] = p
+        figures[phase.mode, phase.rate] = p
         worst = values[-1] if values else float("nan")
+        stored = "–" if phase.stored is None else str(phase.stored)
         print(
-            f"| {phase.name} | {phase.connected_agents} + {phase.connected_visitors} "
-            f"| {len(s.sent)} | {s.received()} | {len(s.sent) - s.received()} | {s.duplicates} "
+            f"| {phase.name} | {len(s.sent)} | {s.delivered()} | {s.late()} "
+            f"| {len(s.sent) - len(s.latency)} | {stored} | {s.duplicates} "
             f"| {ms(p[0])} | {ms(p[1])} | {ms(p[2])} | {ms(worst)} "
             f"| {ms(percentile(acks, 50))} / {ms(percentile(acks, 99))} |"
         )
     print()
     print(
-        "| mode | server CPU s in window (% of one core) | client CPU s | RSS start → +agents → "
-        "+visitors → end (MiB) | KiB per visitor socket | KiB per agent socket |"
+        "| mode | server CPU s in window + drain (% of one core) | client CPU s | other CPU s "
+        "| server RSS start → +agents → +visitors → end (MiB) | KiB per visitor socket "
+        "| KiB per agent socket |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for phase in phases:
         busy = phase.window + phase.drain
         cpu = ", ".join(
             f"{n} {v:.1f} ({100 * v / busy:.0f} %)" for n, v in phase.server_cpu.items()
         )
+        rss_table = phase.sockets.rss
         rss = ", ".join(
-            f"{n} {a / 1024:.0f} → {b / 1024:.0f} → {c / 1024:.0f} → {d / 1024:.0f}"
-            for n, (a, b, c, d) in phase.rss.items()
+            f"{n} {a / 1024:.0f} → {b / 1024:.0f} → {c / 1024:.0f} → {phase.rss_end[n] / 1024:.0f}"
+            for n, (a, b, c) in rss_table.items()
         )
-        per_visitor = sum(c - b for _, b, c, _ in phase.rss.values()) / max(
-            1, phase.connected_visitors
-        )
-        per_agent = sum(b - a for a, b, _, _ in phase.rss.values()) / max(1, phase.connected_agents)
+        visitors = len(phase.sockets.visitors)
+        agents = len(phase.sockets.agents)
+        per_visitor = sum(c - b for _, b, c in rss_table.values()) / max(1, visitors)
+        per_agent = sum(b - a for a, b, _ in rss_table.values()) / max(1, agents)
         print(
-            f"| {phase.name} | {cpu} | {phase.client_cpu:.1f} | {rss} | {per_visitor:.0f} "
-            f"| {per_agent:.0f} |"
+            f"| {phase.name} | {cpu} | {phase.client_cpu:.1f} | {phase.other_cpu:.1f} "
+            f"| {rss} | {per_visitor:.0f} | {per_agent:.0f} |"
         )
     print()
-    if "bare" in figures:
-        bare = figures["bare"]
-        for name, p in figures.items():
-            if name == "bare":
-                continue
-            ratios = " / ".join(
-                "–" if not b else f"{k / b:.1f}×" for k, b in zip(p, bare, strict=True)
-            )
-            print(f"- {name} ÷ bare relay, p50 / p95 / p99: {ratios}")
+    for (mode, rate), p in figures.items():
+        bare = figures.get(("bare", rate))
+        if mode == "bare" or bare is None:
+            continue
+        ratios = " / ".join("–" if not b else f"{k / b:.1f}×" for k, b in zip(p, bare, strict=True))
+        print(f"- {mode} @ {rate:g}/s ÷ bare relay, p50 / p95 / p99: {ratios}")
     for phase in phases:
         s = phase.stats
+        sk = phase.sockets
         details = [
+            f"{len(sk.agents)} agent + {len(sk.visitors)} visitor sockets "
+            f"(opened in {sk.connect_seconds:.1f} s; states after hello {dict(sk.states)})",
             f"window {phase.window:.1f} s (sender slip max {s.slip_max * 1000:.0f} ms)",
-            f"drain {phase.drain:.1f} s",
-            f"visitor sockets opened in {phase.connect_seconds:.1f} s",
-            f"states after hello {dict(phase.states)}",
+            f"drain {phase.drain:.1f} s, settling {phase.settle:.1f} s",
             f"acks {len(s.ack)}, echoes {s.echoed}",
         ]
+        if sk.failures:
+            details.append(f"connect failures {dict(sk.failures)}")
         if s.errors:
             details.append(f"errors {dict(s.errors)}")
-        if s.closed:
-            details.append(f"closed {dict(s.closed)}")
+        if phase.closed_during:
+            details.append(f"sockets closed under load {dict(phase.closed_during)}")
         if s.foreign:
-            details.append(f"chat frames for other cids {s.foreign}")
+            details.append(f"chat frames of earlier windows {s.foreign}")
         details.append(f"agent frames {dict(s.agent_ops)}")
-        details += phase.notes
         print(f"- {phase.name}: " + "; ".join(details))
     if bench.profiles:
         print(f"- profiles: {', '.join(bench.profiles)}")
         for path in bench.profiles:
-            if path.endswith(".txt") and Path(path).exists():
+            if Path(path).exists():
                 summary = summarize_profile(Path(path))
                 Path(path).with_suffix(".summary.md").write_text(summary)
                 print(f"\n### Profile {Path(path).stem}\n\n{summary}")
@@ -907,7 +1023,7 @@ def summarize_profile(path: Path, top: int = 25) -> str:
         count = int(count_text)
         frames = stack.split(";")
         total += count
-        threads[frames[0].split(" (")[0] if frames[0].startswith("thread") else "?"] += count
+        threads[frames[0].partition(": ")[2] if frames[0].startswith("thread") else "?"] += count
         names = []
         for frame in frames[1:]:
             func, _, where = frame.partition(" (")
@@ -962,9 +1078,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--visitors", type=int, default=1000)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--capacity", type=int, default=25, help="concurrent chats per agent")
-    parser.add_argument("--rate", type=float, default=200, help="visitor messages per second")
+    parser.add_argument(
+        "--rate",
+        default="200",
+        help="visitor messages per second, all visitors together; a comma list measures one "
+        "window per rate over the same sockets",
+    )
     parser.add_argument("--duration", type=float, default=30, help="seconds of sending")
     parser.add_argument("--drain", type=float, default=5, help="seconds to wait for stragglers")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60,
+        help="after the drain, seconds to wait for late messages (stops after 10 s without one)",
+    )
     parser.add_argument("--modes", default="memory,redis,bare")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
@@ -977,6 +1104,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
     parser.add_argument("--serve-relay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.rates = [float(r) for r in args.rate.split(",") if r.strip()]
     if args.capacity * args.agents < args.visitors:
         parser.error("--capacity × --agents must be at least --visitors (else chats queue)")
     return args
@@ -1034,17 +1162,10 @@ def main() -> None:
             file=sys.stderr,
         )
         bench = Bench(args, env, data_dir, processes, seeded)
-        phases = []
+        phases: list[Phase] = []
         for mode in modes:
             print(f"mode {mode} …", file=sys.stderr)
-            phase = run(getattr(bench, mode)())
-            phases.append(phase)
-            s = phase.stats
-            print(
-                f"  {mode}: sent {len(s.sent)}, delivered {s.received()}, "
-                f"p99 {ms(percentile(sorted(s.latency.values()), 99))} ms",
-                file=sys.stderr,
-            )
+            phases += run(getattr(bench, mode)())
         report(bench, phases, load)
     finally:
         processes.stop_all()

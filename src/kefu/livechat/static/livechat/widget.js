@@ -111,8 +111,9 @@
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
     if (!response.ok) {
-      const err = new Error((data && data.message) || response.status + " " + response.statusText);
-      err.code = (data && data.error) || "http_" + response.status;
+      const code = (data && data.error) || "http_" + response.status;
+      const err = new Error(T["err_" + code] || (data && data.message) || response.status + " " + response.statusText);
+      err.code = code;
       err.status = response.status;
       throw err;
     }
@@ -504,7 +505,7 @@
   }
 
   function onServerError(f) {
-    showError(f.message || f.code);
+    showError(T["err_" + f.code] || f.message || f.code);
     const cid = f.cid || lastSentCid;
     if (cid && ["rate_limited", "too_large", "invalid"].includes(f.code)) {
       // That message was not stored: keep it, marked, so the visitor can send it again.
@@ -547,16 +548,17 @@
   let sessionDelay = 1000;
   async function startSession(identity) {
     try {
-      const data = await api("session", { identity: identity || null });
+      const data = await api("session", { identity: identity || null, lang: config.lang });
       sessionDelay = 1000;
       if (data.token && data.token !== token) {
         if (token) { resetThread(); pending = []; savePending(); }
         token = data.token;
         store.set("token", token);
       }
-      visitor = data.visitor || {};
+      if (data.visitor && typeof data.visitor === "object") visitor = data.visitor;
       if (typeof data.online === "boolean") online = data.online;
-      const s = data.state && typeof data.state === "object" ? data.state : { state: data.state || "none" };
+      const s = data.state && typeof data.state === "object" ? data.state
+        : { state: data.state || "none", position: data.position };
       chat.state = "none";
       applyState(s);
       if (chat.state !== "none") {
@@ -579,16 +581,19 @@
   function checkFields(form) {
     let missing = false;
     let badEmail = false;
+    let badPhone = false;
     form.querySelectorAll("input, textarea, select").forEach((input) => {
       const value = (input.value || "").trim();
       let bad = false;
       if (input.required && !value) { bad = true; missing = true; }
       if (input.type === "email" && value && !EMAIL_RE.test(value)) { bad = true; badEmail = true; }
+      if (input.type === "tel" && value && value.replace(/\D/g, "").length < 5) { bad = true; badPhone = true; }
       input.classList.toggle("kw-invalid", bad);
       input.setAttribute("aria-invalid", bad ? "true" : "false");
     });
     if (missing) return t("required");
     if (badEmail) return t("bad_email");
+    if (badPhone) return t("bad_phone");
     return "";
   }
 
@@ -719,11 +724,12 @@
     $("kw-error").classList.add("kw-info");
     const form = new FormData();
     form.append("file", file, file.name);
+    form.append("cid", newCid());
     try {
       await api("upload", form, true);
       showError("");
     } catch (err) {
-      showError(err.message);
+      showError(err.code === "too_large" ? t("too_big", { name: file.name, max: formatSize(config.max_upload) }) : err.message);
     } finally {
       $("kw-error").classList.remove("kw-info");
     }

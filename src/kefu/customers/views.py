@@ -39,7 +39,8 @@ def customer_panel_context(
     )
     return {
         "customer": customer,
-        "contact_points": list(customer.contact_points.all()),
+        # Chat visitor ids are browser tokens: counted, not listed.
+        "contact_points": [p for p in customer.contact_points.all() if p.kind != "visitor"],
         "preferences": list(customer.preferences.select_related("author__agent_profile")),
         "preference_kinds": Preference.Kind.choices,
         "customer_notes": list(customer.notes.select_related("author__agent_profile")[:5]),

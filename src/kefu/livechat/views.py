@@ -145,7 +145,7 @@ def frame(request: HttpRequest, key: str) -> HttpResponse:
                     "greeting": widget.greeting,
                     "color": widget.color,
                     "max_upload": settings.KEFU_CHAT_MAX_UPLOAD_BYTES,
-                    "origin": origin if origin in widget.origins else "",
+                    "origin": origin if origin in (*widget.origins, _own_origin(request)) else "",
                     "online": _online(widget),
                     "widget_name": widget.name,
                 },
@@ -159,6 +159,10 @@ def frame(request: HttpRequest, key: str) -> HttpResponse:
     )
     response["Content-Language"] = language
     return response
+
+
+def _own_origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}".lower()
 
 
 def _online(widget: Widget) -> bool:

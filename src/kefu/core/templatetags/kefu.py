@@ -29,6 +29,9 @@ EVENT_LABELS = {
     "owner_changed": _("changed the account manager"),
     "acknowledged": _("sent an acknowledgment"),
     "acknowledgment_skipped": _("held back an acknowledgment (flood limit)"),
+    "chat_started": _("started a live chat"),
+    "chat_ended": _("ended the live chat"),
+    "rated": _("rated the conversation"),
 }
 
 

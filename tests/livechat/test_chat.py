@@ -470,3 +470,20 @@ def test_visitor_ends_and_rates_over_the_socket(widget, agent_x):
     assert chat.rating == 5 and chat.conversation.status == Status.SOLVED
     agent_x.refresh_from_db()
     assert AgentProfile.objects.get(user=agent_x).presence == "online"
+
+
+def test_suggestion_hook_serves_registered_suggesters(widget):
+    from kefu.livechat import suggest
+
+    url = f"/chat/w/{widget.site_key}/suggest?q=退款多久到账"
+    assert Client().get(url).json() == {"articles": []}
+
+    def faq(w, text, language):
+        return [{"title": f"{language}: {text}", "url": "/help/refund", "excerpt": "3 天"}]
+
+    suggest.register(faq)
+    try:
+        got = Client().get(url + "&lang=zh-hant").json()["articles"]
+    finally:
+        suggest._suggesters.remove(faq)
+    assert got == [{"title": "zh-hant: 退款多久到账", "url": "/help/refund", "excerpt": "3 天"}]

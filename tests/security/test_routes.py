@@ -224,6 +224,7 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     "livechat:transcript": ("POST", key, {"email": "a@example.com"}, (401,) * 6),
     "livechat:file": ("GET", foreign_file, {}, (404,) * 6),
     "livechat:chats": ("GET", None, {}, AGENT_PAGE),
+    "livechat:suggest": ("GET", key, {}, PUBLIC),
     "livechat:panel": ("GET", chat, {}, TEAM_X_PAGE),
     "livechat:transfer": ("POST", chat, {"to": ""}, (302, 403, 403, 400, 404, 400)),
     "livechat:invite": ("POST", chat, {"agent": ""}, (302, 403, 403, 404, 404, 404)),

@@ -14,6 +14,7 @@ urlpatterns = [
     path("chat/w/<str:key>/offline", views.offline, name="offline"),
     path("chat/w/<str:key>/transcript", views.transcript, name="transcript"),
     path("chat/w/<str:key>/files/<str:signed>", views.visitor_file, name="file"),
+    path("chat/w/<str:key>/suggest", views.suggestions, name="suggest"),
     path("chats/", views.chats, name="chats"),
     path("c/<int:pk>/chat/", views.panel, name="panel"),
     path("c/<int:pk>/chat/transfer/", views.transfer, name="transfer"),

@@ -40,6 +40,7 @@ from kefu.livechat import actions, routing
 from kefu.livechat.identity import sign_identity, verify_identity, visitor_from_token, visitor_token
 from kefu.livechat.models import ChatSession, Visitor, Widget
 from kefu.livechat.payloads import FILE_SALT
+from kefu.livechat.suggest import suggest
 from kefu.livechat.tasks import send_transcript
 from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
@@ -306,6 +307,17 @@ def transcript(request: HttpRequest, widget: Widget, visitor: Visitor | None) ->
         return error("rate_limited", "too many transcripts; try again later", 429)
     send_transcript.enqueue(chat.pk, email.strip(), translation.get_language() or "")
     return JsonResponse({"queued": True})
+
+
+@require_GET
+def suggestions(request: HttpRequest, key: str) -> JsonResponse:
+    """Articles that may answer the question being typed (empty until a knowledge base
+    registers with :mod:`kefu.livechat.suggest`)."""
+    widget = _widget(key)
+    if not ratelimit.hit("chat-suggest", ratelimit.client_address(request.META), 60, 60):
+        return error("rate_limited", "too many requests; wait a minute", 429)
+    language = _language(widget, request.GET.get("lang", ""), request)
+    return JsonResponse({"articles": suggest(widget, request.GET.get("q", ""), language)})
 
 
 @require_GET

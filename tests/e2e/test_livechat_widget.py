@@ -264,19 +264,15 @@ def test_visitor_and_agent_chat_through_a_server_restart(site, browser):
     expect(frame.locator("#kw-input")).to_have_value("")
     expect(agent.locator("#thread")).to_contain_text("👍好的", timeout=WAIT)
 
-    # The agent is typing: the visitor sees it. (The frame the workspace sends while the agent
-    # writes, sent here over the agent's own signed-in socket.)
-    conversation_id = int(agent.url.rstrip("/").rsplit("/", 1)[1])
-    agent.evaluate(
-        """id => new Promise(resolve => {
-            const ws = new WebSocket(`ws://${location.host}/ws/workspace/?conversation=${id}`);
-            ws.onopen = () => { ws.send('{"op":"typing"}'); resolve(); };
-            window.__typingSocket = ws;
-        })""",
-        conversation_id,
-    )
+    # Each side sees the other typing. (Typing notices go out at most every 1.5 to 2 s, so
+    # type for longer than that.)
+    agent.locator("#reply-form textarea").press_sequentially("请稍等，我查一下订单", delay=300)
     expect(frame.locator("#kw-typing")).to_be_visible(timeout=WAIT)
     expect(frame.locator("#kw-typing-text")).to_have_text("李娜 正在输入…")
+    agent.locator("#reply-form textarea").fill("")
+    frame.locator("#kw-input").press_sequentially("好的，我等您消息", delay=300)
+    expect(agent.locator("#typing-line")).to_be_visible(timeout=WAIT)
+    frame.locator("#kw-input").fill("")
 
     # The visitor minimizes the widget; an answer arrives: the launcher shows it.
     frame.locator("#kw-close").click()

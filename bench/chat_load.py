@@ -277,6 +277,79 @@ def run(coro: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# What-ifs: kefu started through this file with patches applied (src/ is untouched)
+# ---------------------------------------------------------------------------------------------
+
+WHAT_IFS = {
+    "persistent-db": "CONN_MAX_AGE=None: the websocket DB thread keeps its connection",
+    "lean-layer": "the in-memory layer's expiry sweep (all channels and groups) at most 1/s",
+    "no-inbox-render": "agent sockets refresh the inbox at most 1/s, without a DB render, "
+    "for conversations they do not have open",
+    "publish-nowait": "publishes from the DB thread are handed to the event loop, not waited on",
+}
+
+
+def serve_kefu(port: int, what_ifs: list[str]) -> None:
+    """``kefu run --web-only`` with the named what-ifs patched in before it serves."""
+    import django
+
+    import kefu.settings as kefu_settings
+
+    if "persistent-db" in what_ifs:
+        kefu_settings.DATABASES["default"]["CONN_MAX_AGE"] = None
+    django.setup()
+    if "lean-layer" in what_ifs:
+        from channels.layers import InMemoryChannelLayer
+
+        sweep = InMemoryChannelLayer._clean_expired
+
+        def throttled(self: Any) -> None:
+            now = time.monotonic()
+            if now - getattr(self, "_bench_swept", 0.0) >= 1.0:
+                self._bench_swept = now
+                sweep(self)
+
+        InMemoryChannelLayer._clean_expired = throttled  # type: ignore[method-assign]
+    if "no-inbox-render" in what_ifs:
+        from kefu.conversations.consumers import WorkspaceConsumer
+
+        render = WorkspaceConsumer.conversation_event
+
+        async def conversation_event(self: Any, event: dict[str, Any]) -> None:
+            if event.get("conversation_id") == self.conversation_id:
+                await render(self, event)
+                return
+            now = time.monotonic()
+            if now - getattr(self, "_bench_inbox", 0.0) >= 1.0:
+                self._bench_inbox = now
+                await self.send(text_data=json.dumps({"op": "inbox"}))
+
+        WorkspaceConsumer.conversation_event = conversation_event  # type: ignore[method-assign]
+    if "publish-nowait" in what_ifs:
+        from channels.layers import get_channel_layer
+
+        from kefu.core import realtime
+
+        def publish(groups: list[str], message: dict[str, Any]) -> None:
+            layer = get_channel_layer()
+            groups = realtime._listeners_anywhere(layer, list(dict.fromkeys(groups)))
+            loop = realtime._server_loop
+            if not groups or layer is None or loop is None:
+                return
+
+            async def send_all() -> None:
+                for group in groups:
+                    await layer.group_send(group, message)
+
+            asyncio.run_coroutine_threadsafe(send_all(), loop)
+
+        realtime.publish = publish
+    from kefu import cli
+
+    cli.main(["run", "--web-only", "--host", "127.0.0.1", "--port", str(port)])
+
+
+# ---------------------------------------------------------------------------------------------
 # The throwaway database and the seed
 # ---------------------------------------------------------------------------------------------
 
@@ -736,9 +809,12 @@ class Bench:
         port = free_port()
         log = self.data_dir / f"{name}.log"
         env = {**self.env, **extra_env}
-        process = self.processes.start(
-            [*KEFU, "run", "--web-only", "--host", "127.0.0.1", "--port", str(port)], env, log
-        )
+        if self.args.what_if:
+            argv = [sys.executable, __file__, "--serve-kefu", str(port)]
+            argv += [f"--what-if={w}" for w in self.args.what_if]
+        else:
+            argv = [*KEFU, "run", "--web-only", "--host", "127.0.0.1", "--port", str(port)]
+        process = self.processes.start(argv, env, log)
         server = Server(name, process, f"http://127.0.0.1:{port}", log)
         wait_http(server, "/healthz")
         return server
@@ -925,7 +1001,9 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         f"{bench.seed.database_version}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average before {load[0]:.2f} / {load[1]:.2f} / "
         f"{load[2]:.2f}; visitor set-up over HTTP {bench.setup_seconds:.1f} s "
-        f"({dict(bench.setup_states)})\n"
+        f"({dict(bench.setup_states)})"
+        + (f"; what-ifs: {', '.join(args.what_if)}" if args.what_if else "")
+        + "\n"
     )
     print(
         "| mode | sent | delivered (≤ drain) | late | lost | stored | dup "
@@ -1089,7 +1167,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--settle",
         type=float,
-        default=60,
+        default=30,
         help="after the drain, seconds to wait for late messages (stops after 10 s without one)",
     )
     parser.add_argument("--modes", default="memory,redis,bare")
@@ -1102,7 +1180,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--py-spy", help="path of py-spy (default: on PATH)")
     parser.add_argument("--debug", action="store_true", help="KEFU_DEBUG=1 (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
+    parser.add_argument(
+        "--what-if",
+        action="append",
+        default=[],
+        choices=sorted(WHAT_IFS),
+        help="start kefu with a patch applied (repeatable; src/ is untouched): "
+        + "; ".join(f"{k}: {v}" for k, v in WHAT_IFS.items()),
+    )
     parser.add_argument("--serve-relay", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-kefu", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rate.split(",") if r.strip()]
     if args.capacity * args.agents < args.visitors:
@@ -1114,6 +1201,9 @@ def main() -> None:
     args = parse_args()
     if args.serve_relay:
         serve_relay(args.serve_relay)
+        return
+    if args.serve_kefu:
+        serve_kefu(args.serve_kefu, args.what_if)
         return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(modes) - {"memory", "redis", "bare"}

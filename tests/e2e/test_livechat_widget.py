@@ -7,10 +7,12 @@ middle of the chat and the widget carries on without losing or doubling a messag
 from __future__ import annotations
 
 import http.server
+import struct
 import subprocess
 import threading
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +60,19 @@ SHOP_PAGE = """<!doctype html>
 <script src="{kefu}/chat/embed.js" data-site-key="{key}" data-lang="zh-hans" async></script>
 </body></html>
 """
+
+
+def tiny_png() -> bytes:
+    """A 1×1 PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x80\x00")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 class KefuProcess:
@@ -311,6 +326,20 @@ def test_visitor_and_agent_chat_through_a_server_restart(site, browser):
     expect(agent.locator("#thread")).to_contain_text("订单号是 20240518", timeout=WAIT)
     assert agent.locator("#thread", has_text="订单号是 20240518").count() == 1
     visitor.screenshot(path=str(SHOTS / "desktop-chat.png"))
+
+    # A photo goes up and shows inline; a file over the limit is refused before upload.
+    file_input = frame.locator("#kw-file")
+    file_input.set_input_files(
+        files=[{"name": "包裹.png", "mimeType": "image/png", "buffer": tiny_png()}]
+    )
+    thumb = thread.locator(".kw-from-visitor .kw-thumb img")
+    expect(thumb).to_have_count(1, timeout=WAIT)
+    expect(thumb).to_have_js_property("complete", True)
+    assert thumb.evaluate("img => img.naturalWidth") == 1
+    big = b"\x89PNG" + bytes(5 * 1024 * 1024)
+    file_input.set_input_files(files=[{"name": "大.png", "mimeType": "image/png", "buffer": big}])
+    expect(frame.locator("#kw-error")).to_have_text("大.png 太大了（最大 5 MB）。")
+    expect(agent.locator("#thread img, #thread .files a")).not_to_have_count(0, timeout=WAIT)
 
     # The visitor ends the chat, rates it and asks for the transcript.
     frame.locator("#kw-end").click()

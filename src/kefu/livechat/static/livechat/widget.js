@@ -174,6 +174,7 @@
     const ended = chat.state === "ended";
     $("kw-ended").hidden = !ended;
     $("kw-composer").hidden = ended;
+    if (ended && prev !== "ended") showError("");
     if (ended) {
       $("kw-emoji").hidden = true;
       show("kw-typing", false);
@@ -242,12 +243,16 @@
     }
     if (from === "agent") li.appendChild(el("div", "kw-author", m.author || t("someone")));
     const bubble = el("div", "kw-bubble");
-    if (m.text) {
+    const files = m.attachments || [];
+    // A file sent alone carries its names as text: the attachment says it already.
+    const namesOnly = files.length && m.text === files.map((a) => a.name).join(", ");
+    if (namesOnly && files.every((a) => a.image)) bubble.classList.add("kw-media");
+    if (m.text && !namesOnly) {
       const p = el("div", "kw-text");
       appendText(p, m.text);
       bubble.appendChild(p);
     }
-    (m.attachments || []).forEach((a) => {
+    files.forEach((a) => {
       if (a.image) {
         const link = el("a", "kw-thumb");
         link.href = a.url;

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "kefu.mail",
     "kefu.livechat",
     "kefu.service",
+    "kefu.kb",
     "kefu.api",
 ]
 

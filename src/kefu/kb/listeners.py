@@ -1,0 +1,1 @@
+"""Knowledge-base listeners (index on publish, widget suggestions) are registered here."""

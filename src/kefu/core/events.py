@@ -114,6 +114,14 @@ class AgentAvailabilityChanged(Event):
     capacity: int
 
 
+@dataclass(frozen=True)
+class ArticleChanged(Event):
+    """A knowledge-base article was created, edited, published, archived or deleted."""
+
+    article_id: int
+    status: str  # "draft", "published", "archived" or "deleted"
+
+
 E = TypeVar("E", bound=Event)
 Listener = Callable[[Any], None]
 

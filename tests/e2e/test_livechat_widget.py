@@ -14,6 +14,7 @@ import time
 import urllib.request
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,12 @@ class KefuProcess:
         return done.stdout.strip()
 
 
+@dataclass
+class Site:
+    kefu: KefuProcess
+    shop: str  # the shop's page that embeds the widget
+
+
 class ShopHandler(http.server.BaseHTTPRequestHandler):
     page = b""
 
@@ -141,7 +148,7 @@ class ShopHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(kefu_env: dict[str, str]) -> Iterator[dict[str, object]]:
+def site(kefu_env: dict[str, str]) -> Iterator[Site]:
     shop_port = free_port()
     shop = f"http://{HOST}:{shop_port}"
     kefu = KefuProcess(kefu_env, free_port())
@@ -157,7 +164,7 @@ def site(kefu_env: dict[str, str]) -> Iterator[dict[str, object]]:
     kefu.start()
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        yield {"kefu": kefu, "shop": shop + "/"}
+        yield Site(kefu=kefu, shop=shop + "/")
     finally:
         kefu.stop()
         httpd.shutdown()
@@ -194,7 +201,7 @@ def test_offline_form_when_nobody_is_online(site, browser):
     page = ctx.new_page()
     errors: list[str] = []
     watch_errors(page, errors)
-    frame = open_widget(page, str(site["shop"]))
+    frame = open_widget(page, site.shop)
 
     form = frame.locator("#kw-offline")
     expect(form).to_be_visible()
@@ -210,14 +217,14 @@ def test_offline_form_when_nobody_is_online(site, browser):
     form.locator("input[name=email]").fill("zhao.min@example.cn")
     form.locator("button[type=submit]").click()
     expect(frame.locator("#kw-offline-done")).to_contain_text("我们会通过电子邮件回复您")
-    kefu = site["kefu"]
+    kefu = site.kefu
     assert kefu.shell(COUNT_MESSAGES.format(text="请问周末发货吗？")) == "1"
     assert errors == []
     ctx.close()
 
 
 def test_visitor_and_agent_chat_through_a_server_restart(site, browser):
-    kefu: KefuProcess = site["kefu"]  # type: ignore[assignment]
+    kefu = site.kefu
     errors: list[str] = []
 
     # The agent signs in and goes online.
@@ -232,7 +239,7 @@ def test_visitor_and_agent_chat_through_a_server_restart(site, browser):
     visitor_ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     visitor = visitor_ctx.new_page()
     watch_errors(visitor, errors)
-    frame = open_widget(visitor, str(site["shop"]))
+    frame = open_widget(visitor, site.shop)
     form = frame.locator("#kw-prechat")
     expect(form).to_be_visible()
     expect(form.locator(".kw-greeting")).to_have_text("您好，欢迎咨询小米商城！")
@@ -373,7 +380,7 @@ def test_phone_sized_viewport(site, browser):
     page = ctx.new_page()
     errors: list[str] = []
     watch_errors(page, errors)
-    page.goto(str(site["shop"]))
+    page.goto(site.shop)
     page.locator("[data-kefu-launcher]").screenshot(path=str(SHOTS / "phone-launcher.png"))
     page.screenshot(path=str(SHOTS / "phone-closed.png"))
     page.locator("[data-kefu-launcher]").click()

@@ -6,7 +6,10 @@ middle of the chat and the widget carries on without losing or doubling a messag
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.server
+import json
 import struct
 import subprocess
 import threading
@@ -27,6 +30,7 @@ pytestmark = pytest.mark.e2e
 SHOTS = Path("/tmp/kefu-livechat-shots")
 HOST = "127.0.0.2"  # the shop: another origin than kefu's 127.0.0.1
 SITE_KEY = "e2e-shop-widget"
+IDENTITY_SECRET = "e2e-identity-secret"
 WAIT = 20_000  # ms; generous, the machine is shared
 
 WIDGET = """
@@ -36,6 +40,7 @@ Widget.objects.create(
     name="小米商城客服", site_key="{key}", team=Team.objects.get(slug="aftersales"),
     allowed_origins="{origin}", ask_name="required", ask_email="optional",
     topics="订单\\n售后", greeting="您好，欢迎咨询小米商城！", language="zh-hans",
+    identity_secret="{secret}",
 )
 """
 
@@ -57,7 +62,7 @@ SHOP_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>小米商城</title></head>
-<body><h1>小米商城</h1><p>扫地机器人 2 代，限时优惠。</p>
+<body><h1>小米商城</h1><p>扫地机器人 2 代，限时优惠。</p>{identity}
 <script src="{kefu}/chat/embed.js" data-site-key="{key}" data-lang="zh-hans" async></script>
 </body></html>
 """
@@ -74,6 +79,15 @@ def tiny_png() -> bytes:
     pixels = zlib.compress(b"\x00\xff\x80\x00")
     chunks = chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def signed_in(email: str) -> str:
+    """The shop's page for a signed-in user: the identity, signed with the widget's secret."""
+    user = {"id": "10023", "name": "张伟", "email": email, "phone": "", "ts": int(time.time())}
+    text = "\n".join([user["id"], email, "", user["name"], str(user["ts"])])
+    digest = hmac.new(IDENTITY_SECRET.encode(), text.encode(), hashlib.sha256)
+    user["signature"] = digest.hexdigest()
+    return f"<script>window.kefuIdentity = {json.dumps(user)};</script>"
 
 
 class KefuProcess:
@@ -133,11 +147,12 @@ class Site:
 
 
 class ShopHandler(http.server.BaseHTTPRequestHandler):
-    page = b""
+    pages: dict[str, bytes] = {}
 
     def do_GET(self) -> None:
-        body = self.page if self.path in ("/", "/index.html") else b"not found"
-        self.send_response(200 if body is self.page else 404)
+        body = self.pages.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        body = body if body is not None else b"not found"
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -152,11 +167,18 @@ def site(kefu_env: dict[str, str]) -> Iterator[Site]:
     shop_port = free_port()
     shop = f"http://{HOST}:{shop_port}"
     kefu = KefuProcess(kefu_env, free_port())
-    kefu.shell(WIDGET.format(key=SITE_KEY, origin=shop))
+    kefu.shell(WIDGET.format(key=SITE_KEY, origin=shop, secret=IDENTITY_SECRET))
     handler = type(
         "Shop",
         (ShopHandler,),
-        {"page": SHOP_PAGE.format(kefu=kefu.base, key=SITE_KEY).encode()},
+        {
+            "pages": {
+                "/": SHOP_PAGE.format(kefu=kefu.base, key=SITE_KEY, identity="").encode(),
+                "/account": SHOP_PAGE.format(
+                    kefu=kefu.base, key=SITE_KEY, identity=signed_in("zhang.wei@example.cn")
+                ).encode(),
+            }
+        },
     )
     httpd = http.server.ThreadingHTTPServer((HOST, shop_port), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -410,5 +432,38 @@ def test_phone_sized_viewport(site, browser):
     frame.locator("#kw-close").click()
     expect(page.locator("iframe[data-kefu-frame]")).to_be_hidden()
     expect(page.locator("[data-kefu-launcher]")).to_be_visible()
+    assert errors == []
+    ctx.close()
+
+
+CUSTOMER_OF = """
+from kefu.conversations.models import Conversation
+print(Conversation.objects.get(channel="chat", messages__body_text="{text}").customer.name)
+"""
+
+
+def test_signed_in_shop_user_is_not_asked_who_they_are(site, browser):
+    """The shop vouches for its signed-in user: the chat is theirs, no name or email asked."""
+    kefu = site.kefu
+    kefu.shell(
+        "from kefu.staff.models import AgentProfile\n"
+        "AgentProfile.objects.filter(user__username='li.na').update(presence='online')"
+    )
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    errors: list[str] = []
+    watch_errors(page, errors)
+    frame = open_widget(page, site.shop + "account")
+    form = frame.locator("#kw-prechat")
+    expect(form).to_be_visible()
+    expect(form.locator("input[name=name]")).to_be_hidden()
+    expect(form.locator("input[name=email]")).to_be_hidden()
+    form.locator("textarea[name=text]").fill("扫地机器人还在保修期吗？")
+    form.locator("button[type=submit]").click()
+    thread = frame.locator("#kw-thread")
+    expect(thread.locator(".kw-from-visitor", has_text="还在保修期吗")).to_have_count(
+        1, timeout=WAIT
+    )
+    assert kefu.shell(CUSTOMER_OF.format(text="扫地机器人还在保修期吗？")) == "张伟"
     assert errors == []
     ctx.close()

@@ -30,6 +30,7 @@
   let token = store.get("token") || "";
   let online = !!config.online;
   let visitor = {};
+  let verified = false;
   let chat = { state: "none", position: null, agent: "", rated: false };
   let lastId = 0;              // highest message id rendered
   let readUpTo = 0;            // the agent has seen visitor messages up to this id
@@ -135,7 +136,13 @@
     const form = online ? $("kw-prechat") : $("kw-offline");
     for (const field of ["name", "email", "phone"]) {
       const input = form.elements[field];
-      if (input && !input.value && visitor[field]) input.value = visitor[field];
+      if (!input) continue;
+      if (!input.value && visitor[field]) input.value = visitor[field];
+      // The host site vouched for who this is (signed identity): no need to ask.
+      if (online && verified) {
+        input.required = false;
+        input.closest(".kw-field").hidden = true;
+      }
     }
     setStatus();
     const first = Array.from(form.querySelectorAll("input, textarea")).find((i) => !i.value);
@@ -562,6 +569,7 @@
       }
       if (data.visitor && typeof data.visitor === "object") visitor = data.visitor;
       if (typeof data.online === "boolean") online = data.online;
+      verified = !!data.verified;
       const s = data.state && typeof data.state === "object" ? data.state
         : { state: data.state || "none", position: data.position };
       chat.state = "none";

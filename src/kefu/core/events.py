@@ -11,6 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -120,6 +121,24 @@ class ArticleChanged(Event):
 
     article_id: int
     status: str  # "draft", "published", "archived" or "deleted"
+
+
+@dataclass(frozen=True)
+class SlaWarning(ConversationEvent):
+    """A conversation passed the near-breach share of an SLA target (once per target)."""
+
+    target: str  # "first_response", "next_response" or "resolution"
+    due_at: datetime
+    policy_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SlaBreached(ConversationEvent):
+    """A conversation passed an SLA due time unanswered or unresolved (once per target)."""
+
+    target: str
+    due_at: datetime
+    policy_id: int | None = None
 
 
 E = TypeVar("E", bound=Event)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -664,4 +665,28 @@ def rate(conversation: Conversation, *, score: int, comment: str = "", source: s
             source=source,
         )
     emit(Rated(actor_id=None, score=score, source=source, **_ids(conversation)))
+    return conversation
+
+
+def set_due_times(
+    conversation: Conversation,
+    *,
+    first_response_due: datetime | None,
+    next_response_due: datetime | None,
+    resolution_due: datetime | None,
+) -> Conversation:
+    """Store the SLA due times the service listeners computed (one UPDATE, no event: they run
+    inside the dispatch of the event that changed them, before the workspace re-renders).
+    The SLA records its own timeline steps; ``updated_at`` is left alone."""
+    for value in (first_response_due, next_response_due, resolution_due):
+        if value is not None and value.tzinfo is None:
+            raise ActionError("due times must be aware datetimes")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        first_response_due=first_response_due,
+        next_response_due=next_response_due,
+        resolution_due=resolution_due,
+    )
+    conversation.first_response_due = first_response_due
+    conversation.next_response_due = next_response_due
+    conversation.resolution_due = resolution_due
     return conversation

@@ -487,3 +487,19 @@ def test_suggestion_hook_serves_registered_suggesters(widget):
     finally:
         suggest._suggesters.remove(faq)
     assert got == [{"title": "zh-hant: 退款多久到账", "url": "/help/refund", "excerpt": "3 天"}]
+
+
+def test_a_long_ended_chat_is_history_and_errors_speak_the_visitors_language(widget, agent_x):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    online(agent_x)
+    body = post(f"/chat/w/{widget.site_key}/session", {"lang": "zh-hant"}).json()
+    chat = session_of(start(widget, body["token"]).json()["conversation"])
+    actions.end_chat(chat, by="visitor")
+    assert actions.current_session(chat.visitor) is not None  # still there to rate
+    ChatSession.objects.filter(pk=chat.pk).update(ended_at=timezone.now() - timedelta(days=1))
+    assert actions.current_session(chat.visitor) is None  # the widget starts afresh
+    bad = start(widget, body["token"], email="not-an-address").json()
+    assert bad["error"] == "invalid" and bad["message"] == "這不是有效的電子郵件地址。"

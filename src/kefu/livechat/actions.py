@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kefu.conversations import actions as conversation_actions
 from kefu.conversations.actions import NewAttachment
@@ -81,14 +83,26 @@ def visitor_for(
     return visitor
 
 
+ENDED_CHAT_SHOWN = timedelta(hours=12)
+
+
 def current_session(visitor: Visitor) -> ChatSession | None:
-    """The visitor's latest chat (live or ended), if any."""
-    return (
+    """The visitor's live chat, or the one that ended in the last hours (to rate it or get the
+    transcript); an older chat is history, and the widget starts afresh."""
+    session = (
         ChatSession.objects.filter(visitor=visitor)
         .select_related("conversation", "widget")
         .order_by("-id")
         .first()
     )
+    if (
+        session is not None
+        and session.state == ChatSession.State.ENDED
+        and session.ended_at is not None
+        and session.ended_at < timezone.now() - ENDED_CHAT_SHOWN
+    ):
+        return None
+    return session
 
 
 # Starting a chat ----------------------------------------------------------------------------
@@ -96,16 +110,16 @@ def current_session(visitor: Visitor) -> ChatSession | None:
 
 def _check_form(widget: Widget, name: str, email: str, phone: str) -> None:
     for mode, value, label in (
-        (widget.ask_name, name, "name"),
-        (widget.ask_email, email, "email"),
-        (widget.ask_phone, phone, "phone"),
+        (widget.ask_name, name, _("name")),
+        (widget.ask_email, email, _("email")),
+        (widget.ask_phone, phone, _("phone")),
     ):
         if mode == FieldMode.REQUIRED and not value:
-            raise ChatError("invalid", f"the {label} is required")
+            raise ChatError("invalid", _("Please fill in: %(field)s") % {"field": label})
     if email and not EMAIL.match(email):
-        raise ChatError("invalid", "this is not an email address")
+        raise ChatError("invalid", _("This is not an email address."))
     if phone and len(re.sub(r"\D", "", phone)) < 5:
-        raise ChatError("invalid", "this is not a phone number")
+        raise ChatError("invalid", _("This is not a phone number."))
 
 
 def _text(value: Any, limit: int) -> str:
@@ -129,11 +143,11 @@ def start_chat(
     topic, page_url = _text(topic, 100), _text(page_url, 500)
     text = (text or "").strip()
     if not widget.active:
-        raise ChatError("closed", "this chat is switched off")
+        raise ChatError("closed", _("This chat is switched off."))
     if not text:
-        raise ChatError("invalid", "write your question first")
+        raise ChatError("invalid", _("Please write your question first."))
     if len(text) > MAX_TEXT:
-        raise ChatError("too_large", f"a message is at most {MAX_TEXT} characters")
+        raise ChatError("too_large", _("A message is at most %(n)s characters.") % {"n": MAX_TEXT})
     if topic and widget.topic_list and topic not in widget.topic_list:
         topic = ""
     if not visitor.verified:
@@ -194,13 +208,15 @@ def leave_message(
     name, email, phone = _text(name, 200), _text(email, 254), _text(phone, 40)
     text = (text or "").strip()
     if not text:
-        raise ChatError("invalid", "write your message first")
+        raise ChatError("invalid", _("Please write your message first."))
     if len(text) > MAX_TEXT * 5:
-        raise ChatError("too_large", f"a message is at most {MAX_TEXT * 5} characters")
+        raise ChatError(
+            "too_large", _("A message is at most %(n)s characters.") % {"n": MAX_TEXT * 5}
+        )
     if not email or not EMAIL.match(email):
-        raise ChatError("invalid", "an email address is needed so that we can answer")
+        raise ChatError("invalid", _("An email address is needed so that we can answer."))
     if phone and len(re.sub(r"\D", "", phone)) < 5:
-        raise ChatError("invalid", "this is not a phone number")
+        raise ChatError("invalid", _("This is not a phone number."))
     customer = resolve_customer(
         email=email,
         phone=phone,
@@ -234,11 +250,11 @@ def visitor_message(
     text = (text or "").strip()
     cid = cid if isinstance(cid, str) and 0 < len(cid) <= 64 else uuid.uuid4().hex
     if len(text) > MAX_TEXT:
-        raise ChatError("too_large", f"a message is at most {MAX_TEXT} characters")
+        raise ChatError("too_large", _("A message is at most %(n)s characters.") % {"n": MAX_TEXT})
     if not text and not attachments:
-        raise ChatError("invalid", "a message cannot be empty")
+        raise ChatError("invalid", _("A message cannot be empty."))
     if session.state not in LIVE:
-        raise ChatError("closed", "this chat has ended; start a new one")
+        raise ChatError("closed", _("This chat has ended; start a new one."))
     external_id = f"chat:{session.visitor_id}:{cid}"
     existing = Message.objects.filter(
         conversation_id=session.conversation_id, external_id=external_id
@@ -247,7 +263,7 @@ def visitor_message(
         return existing
     limit, window = RATE_LIMIT
     if not ratelimit.hit("chat-msg", str(session.visitor_id), limit, window):
-        raise ChatError("rate_limited", "too many messages at once; wait a few seconds")
+        raise ChatError("rate_limited", _("Too many messages at once; wait a few seconds."))
     if not text:
         text = ", ".join(a.filename for a in attachments)
     try:
@@ -308,18 +324,18 @@ def end_chat(session: ChatSession, *, by: str, actor: Any = None) -> ChatSession
 
 def rate_chat(session: ChatSession, *, score: Any, comment: str = "") -> ChatSession:
     if session.state != ChatSession.State.ENDED:
-        raise ChatError("invalid", "a chat is rated after it ends")
+        raise ChatError("invalid", _("A chat is rated after it ends."))
     if session.rating is not None:
-        raise ChatError("invalid", "this chat was already rated")
+        raise ChatError("invalid", _("This chat was already rated."))
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-        raise ChatError("invalid", "a rating is a whole number from 1 to 5")
+        raise ChatError("invalid", _("A rating is a whole number from 1 to 5."))
     comment = (comment or "")[:2000] if isinstance(comment, str) else ""
     with transaction.atomic():
         updated = ChatSession.objects.filter(pk=session.pk, rating__isnull=True).update(
             rating=score, rating_comment=comment.strip()
         )
         if not updated:
-            raise ChatError("invalid", "this chat was already rated")
+            raise ChatError("invalid", _("This chat was already rated."))
         conversation_actions.rate(session.conversation, score=score, comment=comment, source="chat")
     session.rating, session.rating_comment = score, comment.strip()
     transaction.on_commit(lambda: push.state(session))

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import translation
 
 from kefu.core import realtime
 from kefu.core.errors import ActionError
@@ -129,7 +130,7 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             await self._error("no_chat", "start a chat first")
             return
         try:
-            reply = await self._do(op, frame)
+            reply = await self._do_in_language(op, frame)
         except actions.ChatError as error:
             await self._error(error.code, str(error), cid=frame.get("cid"))
             return
@@ -140,6 +141,11 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             await self._send(reply)
 
     @database_sync_to_async
+    def _do_in_language(self, op: str, frame: dict[str, Any]) -> dict[str, Any] | None:
+        """Errors reach the visitor in their language."""
+        with translation.override(self.visitor.language or self.widget.language or None):
+            return self._do(op, frame)
+
     def _do(self, op: str, frame: dict[str, Any]) -> dict[str, Any] | None:
         session = ChatSession.objects.select_related("conversation", "widget", "visitor").get(
             pk=self.session.pk if self.session else 0

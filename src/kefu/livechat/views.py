@@ -100,7 +100,9 @@ def visitor_api(view: Callable[..., JsonResponse]) -> Callable[..., HttpResponse
         if not ratelimit.hit("chat-http", ratelimit.client_address(request.META), 120, 60):
             return error("rate_limited", "too many requests; wait a minute", 429)
         visitor = visitor_from_token(widget, request.headers.get("X-Kefu-Visitor", ""))
-        return view(request, widget, visitor)
+        language = (visitor.language if visitor is not None else "") or widget.language
+        with translation.override(language or translation.get_language()):
+            return view(request, widget, visitor)
 
     return wrapper
 

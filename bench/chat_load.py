@@ -1006,10 +1006,11 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         + "\n"
     )
     print(
-        "| mode | sent | delivered (≤ drain) | late | lost | stored | dup "
-        "| p50 ms | p95 ms | p99 ms | max ms | ack p50 / p99 ms |"
+        "| mode | sent | acked | stored | delivered (≤ drain) | late | never delivered "
+        "| of them stored / acked | dup | p50 ms | p95 ms | p99 ms | max ms "
+        "| ack p50 / p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     figures: dict[tuple[str, float], tuple[float, float, float]] = {}
     for phase in phases:
         s = phase.stats
@@ -1018,20 +1019,23 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         p = (percentile(values, 50), percentile(values, 95), percentile(values, 99))
         figures[phase.mode, phase.rate] = p
         worst = values[-1] if values else float("nan")
+        reached = set(s.latency)
         stored = "–" if phase.stored is None else str(phase.stored)
+        lost_stored = "–" if phase.stored is None else str(phase.stored - len(reached))
+        lost_acked = sum(1 for cid in s.ack if cid not in reached)
         print(
-            f"| {phase.name} | {len(s.sent)} | {s.delivered()} | {s.late()} "
-            f"| {len(s.sent) - len(s.latency)} | {stored} | {s.duplicates} "
-            f"| {ms(p[0])} | {ms(p[1])} | {ms(p[2])} | {ms(worst)} "
+            f"| {phase.name} | {len(s.sent)} | {len(s.ack)} | {stored} | {s.delivered()} "
+            f"| {s.late()} | {len(s.sent) - len(reached)} | {lost_stored} / {lost_acked} "
+            f"| {s.duplicates} | {ms(p[0])} | {ms(p[1])} | {ms(p[2])} | {ms(worst)} "
             f"| {ms(percentile(acks, 50))} / {ms(percentile(acks, 99))} |"
         )
     print()
     print(
-        "| mode | server CPU s in window + drain (% of one core) | client CPU s | other CPU s "
-        "| server RSS start → +agents → +visitors → end (MiB) | KiB per visitor socket "
-        "| KiB per agent socket |"
+        "| mode | server CPU s in window + drain (% of one core) | server CPU ms per message "
+        "handled | client CPU s | other CPU s | server RSS start → +agents → +visitors → end "
+        "(MiB) | KiB per visitor socket | KiB per agent socket |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for phase in phases:
         busy = phase.window + phase.drain
         cpu = ", ".join(
@@ -1046,8 +1050,11 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         agents = len(phase.sockets.agents)
         per_visitor = sum(c - b for _, b, c in rss_table.values()) / max(1, visitors)
         per_agent = sum(b - a for a, b, _ in rss_table.values()) / max(1, agents)
+        handled = phase.stored if phase.stored is not None else len(phase.stats.ack)
+        per_message = 1000 * sum(phase.server_cpu.values()) / max(1, handled)
         print(
-            f"| {phase.name} | {cpu} | {phase.client_cpu:.1f} | {phase.other_cpu:.1f} "
+            f"| {phase.name} | {cpu} | {per_message:.1f} | {phase.client_cpu:.1f} "
+            f"| {phase.other_cpu:.1f} "
             f"| {rss} | {per_visitor:.0f} | {per_agent:.0f} |"
         )
     print()

@@ -158,7 +158,7 @@
     if (data.type === "kefu:ready") {
       ready = true;
       if (/^#[0-9a-f]{3,8}$/i.test(data.color || "")) launcher.style.background = data.color;
-      post({ type: "kefu:identity", identity: window.kefuIdentity || null });
+      post({ type: "kefu:identity", identity: window.kefuIdentity || null, page: String(window.location.href).slice(0, 500) });
       post({ type: "kefu:visible", visible: isOpen });
     } else if (data.type === "kefu:unread") {
       setBadge(Math.max(0, parseInt(data.count, 10) || 0));

@@ -543,11 +543,13 @@
     });
   }
   let identityWaiter = null;
+  let hostPage = "";  // the host page the visitor is on (shown to the agent)
 
   window.addEventListener("message", (ev) => {
     if (!framed || ev.source !== window.parent) return;
     if (config.origin && ev.origin !== config.origin) return;
     const d = ev.data || {};
+    if (d.type === "kefu:identity" && typeof d.page === "string") hostPage = d.page.slice(0, 500);
     if (d.type === "kefu:identity" && identityWaiter) {
       identityWaiter(d.identity && typeof d.identity === "object" ? d.identity : null);
       identityWaiter = null;
@@ -624,6 +626,42 @@
     if (bad) bad.focus();
   }
 
+  // While the first question is typed, articles that may answer it (the knowledge base's hook).
+  let suggestTimer = null;
+  let suggestAsked = "";
+  function watchSuggestions(textarea) {
+    const box = document.getElementById("kw-suggest");
+    if (!box || !textarea) return;
+    const list = box.querySelector("ul");
+    textarea.addEventListener("input", () => {
+      clearTimeout(suggestTimer);
+      suggestTimer = setTimeout(async () => {
+        const q = textarea.value.trim();
+        if (q.length < 2 || q === suggestAsked) { if (q.length < 2) box.hidden = true; return; }
+        suggestAsked = q;
+        let data = null;
+        try {
+          const r = await fetch(config.api + "suggest?q=" + encodeURIComponent(q) + "&lang=" + encodeURIComponent(config.lang));
+          data = r.ok ? await r.json() : null;
+        } catch (e) { data = null; }
+        const articles = (data && data.articles) || [];
+        list.textContent = "";
+        articles.forEach((a) => {
+          if (typeof a.url !== "string" || !/^(\/|https?:)/.test(a.url)) return;
+          const li = document.createElement("li");
+          const link = document.createElement("a");
+          link.href = a.url;
+          link.target = "_blank";
+          link.rel = "noopener";
+          link.textContent = a.title;
+          li.appendChild(link);
+          list.appendChild(li);
+        });
+        box.hidden = list.children.length === 0;
+      }, 400);
+    });
+  }
+
   async function submitPrechat(ev) {
     ev.preventDefault();
     const form = ev.currentTarget;
@@ -635,6 +673,7 @@
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
+      if (hostPage) data.page_url = hostPage;
       const r = await api("start", data);
       visitor = Object.assign({}, visitor, { name: data.name || visitor.name, email: data.email || visitor.email });
       form.elements.text.value = "";
@@ -806,6 +845,7 @@
       if (!send({ op: "end" })) showError(t("network"));
     });
     $("kw-prechat").addEventListener("submit", submitPrechat);
+    watchSuggestions($("kw-prechat").elements.text);
     $("kw-offline").addEventListener("submit", submitOffline);
     $("kw-composer").addEventListener("submit", submitComposer);
     $("kw-rate").addEventListener("submit", submitRating);

@@ -329,7 +329,7 @@ def test_admin_is_for_staff_only():
     assert got == expected
 
 
-PUBLIC_API = {"api:openapi-json", "api:openapi-view", "api:api-root"}
+PUBLIC_API = {"api:openapi-json", "api:openapi-view", "api:api-root", "api:kb-search"}
 
 
 @pytest.mark.django_db

@@ -16,6 +16,7 @@ from ninja.openapi.docs import Swagger
 from kefu.api import conversations, customers
 from kefu.api.auth import AgentToken
 from kefu.core.errors import ActionError
+from kefu.kb import api as kb_api
 
 
 class LocalSwagger(Swagger):
@@ -42,6 +43,7 @@ api = NinjaAPI(
 )
 api.add_router("/customers", customers.router)
 api.add_router("/conversations", conversations.router)
+api.add_router("/kb", kb_api.router)
 
 
 @api.exception_handler(ActionError)

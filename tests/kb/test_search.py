@@ -1,0 +1,334 @@
+"""Knowledge-base search: folding and segmentation, the lexicon, ranking, permissions, hostile
+input, the public API and the command. Runs on SQLite (FTS5) and PostgreSQL (GIN) alike."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from kefu.core.events import ArticleChanged
+from kefu.kb import search as kb
+from kefu.kb.listeners import index_on_change
+from kefu.kb.models import (
+    Article,
+    ArticleGroup,
+    Category,
+    DictionaryWord,
+    SearchEntry,
+    SearchLog,
+    Synonym,
+)
+from kefu.kb.text import normalize, stem, tokens
+
+_slugs = itertools.count(1)
+
+
+def make_article(
+    title: str,
+    body: str = "",
+    *,
+    language: str = "zh-hans",
+    status: str = Article.Status.PUBLISHED,
+    internal: bool = False,
+    alternatives: str = "",
+    category: Category | None = None,
+    index: bool = True,
+) -> Article:
+    group = ArticleGroup.objects.create(internal=internal, category=category)
+    article = Article.objects.create(
+        group=group,
+        language=language,
+        title=title,
+        slug=f"a-{next(_slugs)}",
+        body_text=body,
+        body_html=f"<p>{body}</p>",
+        alternatives=alternatives,
+        status=status,
+    )
+    if index:
+        kb.index_article(article)
+    return article
+
+
+def ids(hits: list[kb.Hit]) -> list[int]:
+    return [h.article_id for h in hits]
+
+
+# Folding and segmentation ---------------------------------------------------------------------
+
+
+def test_normalize_folds_script_width_and_case():
+    assert normalize("退貨退款") == "退货退款"
+    assert normalize("ＡＢＣ１２３") == "abc123"
+    assert normalize("Refund") == "refund"
+
+
+def test_tokens_segment_and_drop_punctuation():
+    words = tokens("如何申請退款？請聯繫客服！")
+    assert "申请" in words and "退款" in words and "客服" in words
+    assert not any(w in words for w in ("？", "！", "?", "!"))
+
+
+def test_tokens_stem_english_lightly():
+    assert tokens("Refunds refunded REFUNDING") == ["refund", "refund", "refund"]
+    assert stem("charges") == stem("charged") == stem("charging") == stem("charge")
+    assert stem("card") == stem("cards") == "card"
+
+
+@pytest.mark.django_db
+def test_traditional_query_finds_simplified_text():
+    article = make_article("如何申请退款", "在订单页面点击申请退款。")
+    assert ids(kb.search("如何申請退款")) == [article.pk]
+
+
+@pytest.mark.django_db
+def test_full_width_digits_match():
+    article = make_article("型号 X200 的保修", "X200 保修两年。")
+    assert ids(kb.search("Ｘ２００ 保修")) == [article.pk]
+
+
+# Lexicon ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dictionary_word_keeps_a_product_name_whole():
+    before = tokens("云雀智能音箱怎么连接")
+    assert "云雀智能音箱" not in before
+    article = make_article("云雀智能音箱怎么连接无线网络", "打开应用。")
+    other = make_article("智能音箱的无线网络", "打开设置。")
+    DictionaryWord.objects.create(word="云雀智能音箱")
+    assert "云雀智能音箱" in tokens("云雀智能音箱怎么连接")
+    # The article was re-segmented, so the whole name matches it and not the other one.
+    entry = SearchEntry.objects.get(article=article)
+    assert "云雀智能音箱" in entry.title_tokens.split()
+    # Search mode still indexes the words inside it, so the other speaker comes second.
+    assert ids(kb.search("云雀智能音箱")) == [article.pk, other.pk]
+    DictionaryWord.objects.all().delete()
+    assert "云雀智能音箱" not in tokens("云雀智能音箱怎么连接")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_synonyms_expand_the_query():
+    zh = make_article("退货退款流程", "寄回商品后七天内到账。")
+    en = make_article("How refunds work", "Money back within 7 days.", language="en")
+    assert ids(kb.search("退款", language="zh-hans")) == [zh.pk]
+    Synonym.objects.create(terms="退款 退货退款 refund")
+    found = ids(kb.search("退款", language="zh-hans"))
+    assert found == [zh.pk, en.pk]  # the reader's language first
+    Synonym.objects.all().delete()
+    assert ids(kb.search("退款")) == [zh.pk]
+
+
+# Ranking ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_ranking_prefers_the_title_and_rare_terms():
+    body_only = make_article("配送时间说明", "如果需要发票，请在下单时填写抬头。")
+    in_title = make_article("如何开具发票", "订单完成后在订单详情页申请。")
+    make_article("会员积分规则", "积分可以抵扣运费。")
+    assert ids(kb.search("发票"))[:2] == [in_title.pk, body_only.pk]
+    assert ids(kb.search("怎么开发票"))[0] == in_title.pk
+
+
+@pytest.mark.django_db
+def test_other_phrasings_are_searched():
+    article = make_article(
+        "修改收货地址", "在订单详情页修改。", alternatives="寄错地方了\n地址写错了"
+    )
+    make_article("收货时间", "下单后两天内送达。")
+    assert ids(kb.search("地址写错了怎么办"))[0] == article.pk
+
+
+@pytest.mark.django_db
+def test_reader_language_ranks_first_and_scripts_are_one_family():
+    en = make_article("Refund policy", "Refund within 7 days. 退款", language="en")
+    hant = make_article("退款政策", "七天內退款。", language="zh-hant")
+    assert ids(kb.search("退款", language="zh-hans")) == [hant.pk, en.pk]
+    assert ids(kb.search("退款", language="en")) == [en.pk, hant.pk]
+
+
+@pytest.mark.django_db
+def test_hits_carry_title_score_and_a_highlighted_escaped_snippet():
+    article = make_article("退款<说明>", "前言。" * 80 + "申请退款后，钱款 <b>原路</b> 退回。")
+    (hit,) = kb.search("退款")
+    assert hit.article_id == article.pk and hit.title == "退款<说明>" and hit.score > 0
+    assert "<mark>退款</mark>" in hit.snippet
+    assert "&lt;b&gt;原路&lt;/b&gt;" in hit.snippet and "<b>" not in hit.snippet
+    assert hit.snippet.startswith("…")  # the window moved to the match
+
+
+@pytest.mark.django_db
+def test_snippet_marks_traditional_and_stemmed_words():
+    make_article("退貨須知", "申請退貨前請保留包裝。", language="zh-hant")
+    make_article("Refunds", "Refunded orders are closed.", language="en")
+    assert "<mark>退貨</mark>" in kb.search("退货", language="zh-hant")[0].snippet
+    assert "<mark>Refunded</mark>" in kb.search("refund", language="en")[0].snippet
+
+
+@pytest.mark.django_db
+def test_suggest_matches_the_last_token_as_a_prefix():
+    article = make_article(
+        "Password reset", "Reset your password from the login page.", language="en"
+    )
+    assert ids(kb.suggest("passw")) == [article.pk]
+    assert ids(kb.suggest("how to reset pass")) == [article.pk]
+    assert kb.suggest("zzzz") == []
+
+
+# Permissions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_internal_and_unpublished_articles_stay_out_of_public_search():
+    public = make_article("退款政策", "七天退款。")
+    internal = make_article("退款内部流程", "客服退款审批。", internal=True)
+    hidden_category = Category.objects.create(slug="ops", name="运营", internal=True)
+    in_internal_category = make_article("退款对账", "财务退款。", category=hidden_category)
+    draft = make_article("退款草稿", "未发布的退款说明。", status=Article.Status.DRAFT)
+    archived = make_article("旧退款政策", "已下线。", status=Article.Status.ARCHIVED)
+    assert ids(kb.search("退款")) == [public.pk]
+    agent_view = set(ids(kb.search("退款", public_only=False)))
+    assert agent_view == {public.pk, internal.pk, in_internal_category.pk}
+    assert draft.pk not in agent_view and archived.pk not in agent_view
+    assert ids(kb.suggest("退")) == [public.pk]
+
+
+@pytest.mark.django_db
+def test_index_follows_publish_and_unpublish_events():
+    article = make_article("发票抬头", "可以修改。", status=Article.Status.DRAFT)
+    assert kb.search("发票") == []
+    Article.objects.filter(pk=article.pk).update(status=Article.Status.PUBLISHED)
+    index_on_change(ArticleChanged(actor_id=None, article_id=article.pk, status="published"))
+    assert ids(kb.search("发票")) == [article.pk]
+    Article.objects.filter(pk=article.pk).update(status=Article.Status.ARCHIVED)
+    index_on_change(ArticleChanged(actor_id=None, article_id=article.pk, status="archived"))
+    assert kb.search("发票") == []
+    assert not SearchEntry.objects.filter(article=article).exists()
+
+
+@pytest.mark.django_db
+def test_deleting_an_article_removes_it_from_the_index():
+    article = make_article("发票抬头", "可以修改。")
+    article.delete()
+    assert kb.search("发票") == []
+
+
+@pytest.mark.django_db
+def test_reindex_rebuilds_every_published_article():
+    a = make_article("发票抬头", "可以修改。", index=False)
+    make_article("发票草稿", "", status=Article.Status.DRAFT, index=False)
+    assert kb.reindex() == 1
+    assert ids(kb.search("发票")) == [a.pk]
+
+
+# Hostile input -------------------------------------------------------------------------------
+
+HOSTILE = [
+    "",
+    "   ",
+    '"',
+    '"退款',
+    "退款*",
+    "*",
+    "NEAR(退款 发票)",
+    "title_tokens:退款",
+    "body_tokens : x",
+    "退款 AND OR NOT",
+    "^退款",
+    "(((",
+    "'; DROP TABLE kb_searchentry; --",
+    "a & b | !c <-> d:*",
+    "\x00\x01退款",
+    "🙂" * 50,
+    "退款" * 5000,
+    "x" * 100_000,
+    " ".join(["发票"] * 3000),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_give_results_or_nothing(query):
+    article = make_article("退款与发票", "NEAR 与 AND 都是普通的词。")
+    for hits in (kb.search(query), kb.suggest(query), kb.search(query, public_only=False)):
+        assert ids(hits) in ([], [article.pk])
+
+
+@pytest.mark.django_db
+def test_syntax_words_are_plain_words():
+    article = make_article("NEAR field", "Use AND or OR as you like.", language="en")
+    assert ids(kb.search("near")) == [article.pk]
+    assert ids(kb.search('"NEAR"')) == [article.pk]
+
+
+# Search log ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_log_search_and_click():
+    article = make_article("发票抬头", "可以修改。")
+    log_id = kb.log_search(
+        " 發票 ", source=SearchLog.Source.HELP_CENTER, language="zh-hant", results=1
+    )
+    kb.log_click(log_id, article.pk)
+    log = SearchLog.objects.get(pk=log_id)
+    assert (log.query, log.normalized, log.results, log.clicked_id) == (
+        "發票",
+        "发票",
+        1,
+        article.pk,
+    )
+    kb.log_click(log_id, 10**9)  # an article that does not exist is ignored
+    assert SearchLog.objects.get(pk=log_id).clicked_id == article.pk
+
+
+# API and command -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_public_api_finds_published_public_articles_only():
+    public = make_article("退款政策", "七天退款。")
+    make_article("退款内部流程", "客服退款审批。", internal=True)
+    response = Client().get("/api/kb/search", {"q": "退款", "lang": "zh-hans", "limit": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["id"] for r in body["results"]] == [public.pk]
+    result = body["results"][0]
+    assert set(result) == {"id", "score", "title", "snippet", "language"}
+    assert "<mark>退款</mark>" in result["snippet"]
+    assert SearchLog.objects.get(pk=body["search_id"]).source == SearchLog.Source.API
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ['"', "NEAR(", "x" * 5000, ""])
+def test_public_api_hostile_queries(query):
+    make_article("退款政策", "七天退款。")
+    response = Client().get("/api/kb/search", {"q": query})
+    assert response.status_code in (200, 422)
+    if response.status_code == 200:
+        assert isinstance(response.json()["results"], list)
+
+
+@pytest.mark.django_db
+def test_public_api_is_rate_limited(settings):
+    settings.KEFU_KB_SEARCH_RATE = 3
+    client = Client()
+    statuses = [client.get("/api/kb/search", {"q": "退款"}).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+@pytest.mark.django_db
+def test_kb_command_reindex_and_search(capsys):
+    article = make_article("发票抬头", "可以修改。", index=False)
+    call_command("kb", "reindex")
+    assert "1" in capsys.readouterr().out
+    call_command("kb", "search", "發票", "--lang", "zh-hant", "--json")
+    results = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in results] == [article.pk]
+    call_command("kb", "search", "发票")
+    assert "发票抬头" in capsys.readouterr().out

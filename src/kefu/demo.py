@@ -1131,11 +1131,68 @@ def ensure_livechat_demo() -> None:
         )
 
 
+def ensure_kb_demo() -> None:
+    """The demo help center: categories, articles (some translated), FAQ entries and one
+    internal article, written through the knowledge-base actions; idempotent."""
+    from kefu.kb import actions as kb
+    from kefu.kb.demo_articles import ARTICLES, CATEGORIES
+    from kefu.kb.models import Article, Category, Section
+
+    if Article.objects.filter(title=ARTICLES[0].title).exists():
+        return
+    sections: dict[str, Section] = {}
+    categories: dict[str, Category] = {}
+    for position, (slug, name, names, description, subs) in enumerate(CATEGORIES):
+        category, _ = Category.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "names": names,
+                "description": description,
+                "position": position,
+            },
+        )
+        categories[slug] = category
+        for sub_position, (sub_slug, sub_name, sub_names) in enumerate(subs):
+            sections[sub_slug], _ = Section.objects.get_or_create(
+                category=category,
+                slug=sub_slug,
+                defaults={"name": sub_name, "names": sub_names, "position": sub_position},
+            )
+    author = get_user_model()._default_manager.filter(username="li.na").first()
+    for item in ARTICLES:
+        article = kb.create_article(
+            actor=author,
+            title=item.title,
+            language="zh-hans",
+            body_html=item.body,
+            kind=item.kind,
+            category=categories[item.category],
+            section=sections.get(item.section),
+            internal=item.internal,
+            alternatives=item.alternatives,
+            tags=item.tags,
+            status=Article.Status.PUBLISHED,
+        )
+        for language, (title, body) in item.translations.items():
+            kb.add_translation(
+                article,
+                actor=author,
+                language=language,
+                title=title,
+                body_html=body,
+                status=Article.Status.PUBLISHED,
+            )
+        if item.views:  # demo read counts, so "most read" has an order
+            Article.objects.filter(group_id=article.group_id).update(views=item.views)
+
+
 def load_demo() -> bool:
     """Fill the database with the demo help desk. False (and nothing done) if it is there."""
     user_model = get_user_model()
     if user_model._default_manager.filter(username=DEMO_USERNAME).exists():
         ensure_livechat_demo()
+        ensure_kb_demo()
         return False
     with transaction.atomic():
         now = timezone.now()
@@ -1156,6 +1213,7 @@ def load_demo() -> bool:
         for story, start in zip(_STORIES, starts, strict=True):
             _play(story, start, customers, agents, teams, clock)
         ensure_livechat_demo()
+        ensure_kb_demo()
     logger.info(
         "demo loaded: %d agents, %d customers, %d conversations",
         len(agents),

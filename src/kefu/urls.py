@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("kefu.mail.urls")),
     path("", include("kefu.livechat.urls")),
     path("", include("kefu.service.urls")),
+    path("", include("kefu.kb.urls")),
 ]

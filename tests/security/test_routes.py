@@ -125,6 +125,38 @@ def foreign_file(w: World) -> dict[str, str]:
     return {"key": w.widget.site_key, "signed": file_url("k", w.attachment.pk).rsplit("/", 1)[1]}
 
 
+def kb_article(w: World) -> dict[str, Any]:
+    """A published public article in a category (made for the knowledge-base rows)."""
+    from kefu.kb.actions import create_article
+    from kefu.kb.models import Category
+
+    category, _ = Category.objects.get_or_create(slug="returns", defaults={"name": "退货"})
+    article = create_article(
+        actor=None, title="如何退货", language="zh-hans", category=category, status="published"
+    )
+    return {"pk": article.pk, "slug": article.slug}
+
+
+def kb_attachment(w: World) -> dict[str, int]:
+    from kefu.kb.actions import add_attachment
+    from kefu.kb.models import Article
+
+    article = Article.objects.get(pk=kb_article(w)["pk"])
+    attachment = add_attachment(article, actor=None, filename="a.txt", content=b"hi")
+    return {"pk": article.pk, "attachment_id": attachment.pk}
+
+
+def kb_feedback(w: World) -> dict[str, str]:
+    from django.core import signing
+
+    from kefu.kb.actions import give_feedback
+    from kefu.kb.helpcenter import FEEDBACK_SALT
+    from kefu.kb.models import Article
+
+    vote = give_feedback(Article.objects.get(pk=kb_article(w)["pk"]), helpful=True)
+    return {"token": signing.dumps(vote.pk, salt=FEEDBACK_SALT)}
+
+
 # The widget's endpoints answer anyone: a visitor is known by the signed token in the
 # X-Kefu-Visitor header (which a cross-site form cannot send), not by a cookie; so they are
 # CSRF-exempt by design and left out of the CSRF check below.
@@ -231,6 +263,23 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     "livechat:end": ("POST", chat, {}, TEAM_X_ACTION),
     "livechat:read": ("POST", chat, {"id": "1"}, (302, 403, 403, 204, 404, 204)),
     "canned_replies": ("GET", None, {}, AGENT_PAGE),
+    "kb:help": ("GET", None, {}, PUBLIC),
+    "kb:help_search": ("GET", None, {}, PUBLIC),
+    "kb:help_suggest": ("GET", None, {}, PUBLIC),
+    "kb:help_contact": ("GET", None, {}, PUBLIC),
+    "kb:help_category": ("GET", lambda w: {"slug": kb_article(w) and "returns"}, {}, PUBLIC),
+    "kb:help_article": ("GET", kb_article, {}, PUBLIC),
+    "kb:help_attachment": ("GET", kb_attachment, {}, PUBLIC),
+    "kb:help_feedback": (
+        "POST",
+        lambda w: {"pk": kb_article(w)["pk"]},
+        {"helpful": "yes"},
+        (302,) * 6,
+    ),
+    "kb:help_feedback_comment": ("POST", kb_feedback, {"comment": "ok"}, (302,) * 6),
+    "kb:sitemap": ("GET", None, {}, PUBLIC),
+    "kb:conversation_panel": ("GET", conv, {}, TEAM_X_PAGE),
+    "kb:gaps": ("GET", None, {}, AGENT_PAGE),
 }
 
 

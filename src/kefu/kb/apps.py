@@ -8,4 +8,6 @@ class KbConfig(AppConfig):
     verbose_name = _("Knowledge base")
 
     def ready(self) -> None:
-        from kefu.kb import listeners  # noqa: F401  (index on publish, widget suggestions)
+        # The search index follows article changes; the widget's suggestions and the email
+        # acknowledgment's article links come from the knowledge base.
+        from kefu.kb import listeners, suggestions  # noqa: F401

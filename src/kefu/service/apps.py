@@ -6,3 +6,10 @@ class ServiceConfig(AppConfig):
     name = "kefu.service"
     label = "service"
     verbose_name = _("Service")
+
+    def ready(self) -> None:
+        from kefu.core.labels import register
+        from kefu.service import escalation, sla, sweep  # noqa: F401  (listeners, periodic sweep)
+        from kefu.service.models import EscalationRule, Target
+
+        register(Target, EscalationRule.On)

@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 
 KEFU = [sys.executable, "-m", "kefu.cli"]
 ALLOWED_ORIGIN = "http://127.0.0.1"
@@ -291,6 +290,7 @@ WHAT_IFS = {
 
 def serve_kefu(port: int, what_ifs: list[str]) -> None:
     """``kefu run --web-only`` with the named what-ifs patched in before it serves."""
+    sys.path.insert(0, os.environ.get("KEFU_BENCH_SRC", str(ROOT / "src")))
     import django
 
     import kefu.settings as kefu_settings
@@ -1002,6 +1002,7 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         f"{os.cpu_count()} CPUs, load average before {load[0]:.2f} / {load[1]:.2f} / "
         f"{load[2]:.2f}; visitor set-up over HTTP {bench.setup_seconds:.1f} s "
         f"({dict(bench.setup_states)})"
+        + f"; kefu from {args.src} (checkout at {args.commit})"
         + (f"; what-ifs: {', '.join(args.what_if)}" if args.what_if else "")
         + "\n"
     )
@@ -1188,6 +1189,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="KEFU_DEBUG=1 (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
     parser.add_argument(
+        "--src",
+        default=str(ROOT / "src"),
+        help="the kefu source tree to run (default: this checkout's src/; e.g. a "
+        "`git archive HEAD src` snapshot while the working tree is mid-edit)",
+    )
+    parser.add_argument(
         "--what-if",
         action="append",
         default=[],
@@ -1217,6 +1224,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown modes: {sorted(unknown)}")
     load = os.getloadavg()
+    args.commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     limit = raise_fd_limit()
     if limit < args.visitors + args.agents + 100:
         sys.exit(f"RLIMIT_NOFILE is {limit}: too low for {args.visitors + args.agents} sockets")
@@ -1238,9 +1248,11 @@ def main() -> None:
         KEFU_ALLOWED_HOSTS="127.0.0.1,localhost",
         KEFU_LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="kefu.settings",
-        PYTHONPATH=str(ROOT / "src"),
+        PYTHONPATH=args.src,
+        KEFU_BENCH_SRC=args.src,
     )
     os.environ.update(env)
+    sys.path.insert(0, args.src)
     try:
         import django
 

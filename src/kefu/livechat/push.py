@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kefu.conversations.models import Message, Status
+from kefu.conversations.models import Channel, Message, Status
 from kefu.core import realtime
 from kefu.core.events import (
     AgentAvailabilityChanged,
@@ -104,6 +104,8 @@ def _live_session(conversation_id: int) -> ChatSession | None:
 def push_chat_message(event: MessageAdded) -> None:
     if event.direction not in VISIBLE:
         return  # internal notes never reach the visitor
+    if event.channel and event.channel != Channel.CHAT:
+        return  # an email or phone line of a conversation that is not a chat: no query
     session = _live_session(event.conversation_id)
     if session is None:
         return

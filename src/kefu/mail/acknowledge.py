@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from kefu.conversations.models import Conversation
+from kefu.core.answers import confident_answers
 from kefu.customers.timeline import record
 from kefu.mail.models import AutoReplyLog, Mailbox
 from kefu.mail.parsing import ParsedEmail
@@ -52,6 +53,8 @@ def acknowledge(
         "due": due,
         "hours": mailbox.answer_within_hours,
         "subject": parsed.subject or "",
+        # Help-center articles that clearly match the question (none unless the KB is sure).
+        "articles": confident_answers(f"{parsed.subject or ''}\n{parsed.text[:2000]}", language),
     }
     with translation.override(language):
         template = f"mail/acknowledgment.{language}.txt"

@@ -191,3 +191,14 @@ def test_escalation_toasts_the_agent(complaint, policy, clock, commit, agent_x, 
     assert toasts and toasts[0]["frame"]["op"] == "toast"
     assert toasts[0]["frame"]["href"] == f"/c/{complaint.pk}/"
     assert [g for g, m in sent if m is toasts[0]] == [[realtime.agent_group(agent_x.pk)]]
+
+
+def test_marks_are_stored_as_the_orm_stores_them(complaint, commit):
+    from kefu.service.models import SlaClock
+
+    with commit():
+        sweep(bj(2026, 10, 8, 9, 30))
+    # The next check (the breach at 10:00) is found by the ORM's own comparison.
+    assert SlaClock.objects.filter(next_check_at__lte=bj(2026, 10, 8, 10, 0)).count() == 1
+    assert SlaClock.objects.filter(next_check_at__lt=bj(2026, 10, 8, 10, 0)).count() == 0
+    assert SlaClock.objects.get().next_check_at == bj(2026, 10, 8, 10, 0)

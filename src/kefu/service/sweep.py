@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
 
@@ -74,9 +74,7 @@ def sweep(now: datetime | None = None, *, batch: int = BATCH) -> int:
                     )
                 clock.next_check_at = next_check(clock, conversation)
             if clocks:
-                SlaClock.objects.bulk_update(
-                    clocks, ["warned", "breached", "next_check_at"], batch_size=batch
-                )
+                _save_marks(clocks)
             if entries:
                 TimelineEntry.objects.bulk_create(entries, batch_size=batch)
             for event in events:
@@ -84,6 +82,30 @@ def sweep(now: datetime | None = None, *, batch: int = BATCH) -> int:
         fired += len(events)
         if len(clocks) < batch:
             return fired
+
+
+def _save_marks(clocks: list[SlaClock]) -> None:
+    """One statement for the batch. (``bulk_update`` builds a CASE per row and field: 1.4 s of
+    Python for 500 clocks.)"""
+    table = SlaClock._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(c.warned, c.breached, adapt(c.next_check_at), c.pk) for c in clocks]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            warned, breached, checks, ids = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS c SET warned = v.warned, breached = v.breached,"  # noqa: S608
+                " next_check_at = v.next_check_at FROM unnest(%s::smallint[], %s::smallint[],"
+                " %s::timestamptz[], %s::bigint[]) AS v(warned, breached, next_check_at, id)"
+                " WHERE c.conversation_id = v.id",
+                [warned, breached, checks, ids],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET warned = %s, breached = %s, next_check_at = %s"  # noqa: S608
+                " WHERE conversation_id = %s",
+                rows,
+            )
 
 
 @every(60, name="sla-sweep")

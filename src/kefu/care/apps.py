@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CareConfig(AppConfig):
+    name = "kefu.care"
+    label = "care"
+    verbose_name = _("Proactive care")
+
+    def ready(self) -> None:
+        from kefu.care import listeners, tasks  # noqa: F401  (event listeners, periodic jobs)

@@ -1,0 +1,212 @@
+"""Campaigns and broadcasts: write one delivery row per reachable customer, then send them
+in background tasks at the campaign's rate, resumable after a crash (see sending.py)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from kefu.care import segments, sending
+from kefu.care.consent import emails_of
+from kefu.care.models import Campaign, Delivery, Survey
+from kefu.care.rendering import Rendered, context_for, render_for
+from kefu.core.errors import ActionError
+from kefu.customers.models import Customer
+
+logger = logging.getLogger(__name__)
+
+Status = Campaign.Status
+CHUNK = 1000
+LEASE = timedelta(minutes=2)
+
+
+def survey_throttle_days() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "KEFU_CARE_SURVEY_EVERY_DAYS", 30))
+
+
+def start(campaign: Campaign, *, actor: Any = None) -> Campaign:
+    """Start now (or at ``scheduled_at`` if that is later): the scheduler picks it up."""
+    if campaign.status not in (Status.DRAFT, Status.PAUSED, Status.SCHEDULED):
+        raise ActionError("this campaign cannot be started")
+    if not campaign.template.versions.exists():
+        raise ActionError("the template has no version")
+    now = timezone.now()
+    later = campaign.scheduled_at is not None and campaign.scheduled_at > now
+    campaign.status = Status.SCHEDULED if later else Status.RUNNING
+    campaign.started_at = campaign.started_at or (None if later else now)
+    campaign.save(update_fields=["status", "started_at"])
+    if not later:
+        from kefu.care.tasks import run_campaign
+
+        transaction.on_commit(lambda: run_campaign.enqueue(campaign.pk))
+    return campaign
+
+
+def pause(campaign: Campaign, *, actor: Any = None) -> Campaign:
+    if campaign.status not in (Status.RUNNING, Status.SCHEDULED):
+        raise ActionError("only a running or scheduled campaign can be paused")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Status.PAUSED, lease_until=None)
+    campaign.status = Status.PAUSED
+    return campaign
+
+
+def materialize(campaign: Campaign) -> int:
+    """One pending row per reachable member (idempotent: the unique key keeps one each).
+    Reads the segment in chunks of ids, so memory does not grow with its size."""
+    if campaign.materialized_at is not None:
+        return 0
+    queryset = segments.reachable(campaign.segment, campaign.purpose).select_related(None)
+    if campaign.kind == Campaign.Kind.NPS:
+        since = timezone.now() - timedelta(days=survey_throttle_days())
+        recent = Delivery.objects.filter(
+            kind__in=[Delivery.Kind.CSAT, Delivery.Kind.NPS], created_at__gte=since
+        ).exclude(campaign=campaign)
+        queryset = queryset.exclude(pk__in=recent.values("customer_id"))
+    written = 0
+    last = 0
+    while True:
+        chunk = list(queryset.filter(pk__gt=last).only("pk", "primary_contact")[:CHUNK])
+        if not chunk:
+            break
+        last = chunk[-1].pk
+        addresses = emails_of(chunk)
+        rows = [
+            Delivery(
+                key=f"campaign:{campaign.pk}:{c.pk}",
+                kind=Delivery.Kind.NPS
+                if campaign.kind == Campaign.Kind.NPS
+                else Delivery.Kind.CAMPAIGN,
+                purpose=campaign.purpose,
+                campaign=campaign,
+                customer_id=c.pk,
+                template_id=campaign.template_id,
+                address=addresses[c.pk],
+            )
+            for c in chunk
+            if addresses.get(c.pk)
+        ]
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        written += len(rows)
+    Campaign.objects.filter(pk=campaign.pk).update(materialized_at=timezone.now())
+    campaign.materialized_at = timezone.now()
+    return written
+
+
+def _attach_surveys(campaign: Campaign) -> None:
+    """NPS: every row gets its own survey (written in bulk before sending)."""
+    if campaign.kind != Campaign.Kind.NPS:
+        return
+    while True:
+        rows = list(
+            Delivery.objects.filter(
+                campaign=campaign, survey__isnull=True, state="pending"
+            ).values_list("pk", "customer_id")[:CHUNK]
+        )
+        if not rows:
+            return
+        with transaction.atomic():
+            surveys = Survey.objects.bulk_create(
+                [
+                    Survey(kind=Survey.Kind.NPS, customer_id=cid, campaign=campaign)
+                    for _pk, cid in rows
+                ]
+            )
+            for (pk, _cid), survey in zip(rows, surveys, strict=True):
+                Delivery.objects.filter(pk=pk).update(survey=survey)
+
+
+def run(campaign_id: int, *, batch: int = 200) -> str:
+    """Send a running campaign until it is done, paused, or another worker holds it."""
+    now = timezone.now()
+    taken = Campaign.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        pk=campaign_id,
+        status=Status.RUNNING,
+    ).update(lease_until=now + LEASE)
+    if not taken:
+        return "not running or held by another worker"
+    campaign = Campaign.objects.select_related("segment", "template").get(pk=campaign_id)
+    materialize(campaign)
+    _attach_surveys(campaign)
+
+    def keep_going() -> bool:
+        # Renew the lease each batch; stop if someone paused the campaign.
+        return bool(
+            Campaign.objects.filter(pk=campaign_id, status=Status.RUNNING).update(
+                lease_until=timezone.now() + LEASE
+            )
+        )
+
+    counts = sending.send_due(
+        campaign_id=campaign_id,
+        batch=batch,
+        rate_per_minute=campaign.rate_per_minute,
+        keep_going=keep_going,
+    )
+    open_rows = Delivery.objects.filter(
+        campaign_id=campaign_id,
+        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED, Delivery.State.SENDING],
+    ).exists()
+    if not open_rows:
+        Campaign.objects.filter(pk=campaign_id, status=Status.RUNNING).update(
+            status=Status.DONE, finished_at=timezone.now(), lease_until=None
+        )
+    else:
+        Campaign.objects.filter(pk=campaign_id).update(lease_until=None)
+    logger.info("campaign %s: %s", campaign_id, counts)
+    return f"sent {counts.sent}, failed {counts.failed}, skipped {counts.skipped}"
+
+
+def progress(campaign: Campaign) -> dict[str, int]:
+    """Counters for the live progress view (one query)."""
+    S = Delivery.State
+    agg = Delivery.objects.filter(campaign=campaign).aggregate(
+        total=Count("id"),
+        waiting=Count("id", filter=Q(state__in=[S.PENDING, S.CLAIMED, S.SENDING])),
+        sent=Count("id", filter=Q(state=S.SENT)),
+        failed=Count("id", filter=Q(state__in=[S.FAILED, S.UNCERTAIN])),
+        skipped=Count("id", filter=Q(state__in=[S.SKIPPED, S.CANCELLED])),
+        bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+        opened=Count("id", filter=Q(opened_at__isnull=False)),
+        unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
+        answered=Count("id", filter=Q(survey__answered_at__isnull=False)),
+    )
+    return {k: int(v or 0) for k, v in agg.items()}
+
+
+def preview(campaign_or_template: Any, customer: Customer) -> Rendered | None:
+    """The message as this customer would get it (links are placeholders)."""
+    template = getattr(campaign_or_template, "template", campaign_or_template)
+    values = context_for(
+        customer,
+        list(customer.preferences.order_by("kind", "id")),
+        extra={"unsubscribe_url": "#unsubscribe", "survey_url": "#survey"},
+    )
+    return render_for(template, values, language=customer.language, tier=customer.tier)
+
+
+def test_send(campaign: Campaign, *, customer: Customer, address: str) -> None:
+    """Send the campaign's message as ``customer`` would get it to ``address`` (a colleague),
+    now, outside the campaign's counters."""
+    from django.conf import settings
+    from django.core.mail import EmailMultiAlternatives
+
+    rendered = preview(campaign, customer)
+    if rendered is None:
+        raise ActionError("the template has no version for this customer")
+    email = EmailMultiAlternatives(
+        subject=f"[TEST] {rendered.subject}",
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[address],
+    )
+    if rendered.html:
+        email.attach_alternative(rendered.html, "text/html")
+    email.send(fail_silently=False)

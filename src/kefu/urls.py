@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("kefu.livechat.urls")),
     path("", include("kefu.service.urls")),
     path("", include("kefu.kb.urls")),
+    path("", include("kefu.care.urls")),
 ]

@@ -157,6 +157,56 @@ def kb_feedback(w: World) -> dict[str, str]:
     return {"token": signing.dumps(vote.pk, salt=FEEDBACK_SALT)}
 
 
+def care_campaign(w: World) -> dict[str, int]:
+    from kefu.care.models import Campaign, Segment, Template, TemplateVersion
+
+    template, _ = Template.objects.get_or_create(name="routes")
+    TemplateVersion.objects.get_or_create(
+        template=template, language="", tier="", defaults={"subject": "Hi", "body_text": "Hi"}
+    )
+    segment, _ = Segment.objects.get_or_create(name="routes")
+    campaign, _ = Campaign.objects.get_or_create(
+        name="routes", defaults={"template": template, "segment": segment}
+    )
+    return {"pk": campaign.pk}
+
+
+def care_template(w: World) -> dict[str, int]:
+    from kefu.care.models import Campaign
+
+    return {"pk": Campaign.objects.get(pk=care_campaign(w)["pk"]).template_id}
+
+
+def care_delivery_token(w: World) -> dict[str, str]:
+    """A signed link of a campaign email customer A received (unsubscribe / opened)."""
+    from kefu.care import tokens
+    from kefu.care.models import Delivery
+
+    delivery = Delivery.objects.create(
+        key=f"routes:{w.customer_a.pk}",
+        kind="campaign",
+        purpose="marketing",
+        customer=w.customer_a,
+        address="a@example.com",
+    )
+    return {"token": tokens.make(tokens.UNSUBSCRIBE, delivery.pk)}
+
+
+def care_opened_token(w: World) -> dict[str, str]:
+    from kefu.care import tokens
+
+    pk = int(care_delivery_token(w)["token"].split(":")[0])
+    return {"token": tokens.make(tokens.OPENED, pk)}
+
+
+def care_survey_token(w: World) -> dict[str, str]:
+    from kefu.care import tokens
+    from kefu.care.models import Survey
+
+    survey = Survey.objects.create(kind="csat", customer=w.customer_a, conversation=w.conv_x)
+    return {"token": tokens.make(tokens.SURVEY, survey.pk)}
+
+
 # The widget's endpoints answer anyone: a visitor is known by the signed token in the
 # X-Kefu-Visitor header (which a cross-site form cannot send), not by a cookie; so they are
 # CSRF-exempt by design and left out of the CSRF check below.
@@ -166,6 +216,9 @@ WIDGET_ENDPOINTS = {
     "livechat:upload",
     "livechat:offline",
     "livechat:transcript",
+    # RFC 8058 one-click unsubscribe: a mail client POSTs with no cookie and no CSRF token;
+    # the signed token in the URL is the authorization.
+    "care:unsubscribe",
 }
 
 
@@ -280,6 +333,16 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     "kb:sitemap": ("GET", None, {}, PUBLIC),
     "kb:conversation_panel": ("GET", conv, {}, TEAM_X_PAGE),
     "kb:gaps": ("GET", None, {}, AGENT_PAGE),
+    "care:unsubscribe": ("POST", care_delivery_token, {}, PUBLIC),
+    "care:survey": ("GET", care_survey_token, {}, PUBLIC),
+    "care:opened": ("GET", care_opened_token, {}, PUBLIC),
+    "care:campaigns": ("GET", None, {}, AGENT_PAGE),
+    "care:campaign": ("GET", care_campaign, {}, AGENT_PAGE),
+    "care:campaign_progress": ("GET", care_campaign, {}, AGENT_PAGE),
+    "care:campaign_start": ("POST", care_campaign, {}, (302, 403, 403, 403, 403, 302)),
+    "care:campaign_pause": ("POST", care_campaign, {}, (302, 403, 403, 403, 403, 302)),
+    "care:campaign_test": ("POST", care_campaign, {}, AGENT_ACTION),
+    "care:template_preview": ("GET", care_template, {}, AGENT_PAGE),
 }
 
 

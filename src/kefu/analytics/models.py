@@ -1,0 +1,166 @@
+"""Analytics tables: one fact row per conversation, daily rollups of the facts, customer value.
+
+Dashboards read :class:`DailyRollup`, :class:`CustomerValue`, :class:`TermWeek` and
+:class:`Snapshot` only; they never scan messages. Facts and rollups are kept up to date by the
+listeners (``listeners.py``) and recomputed from source by ``kefu analytics rebuild``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ConversationFact(models.Model):
+    """What one conversation contributes to the figures (recomputed whole on every event)."""
+
+    conversation = models.OneToOneField(
+        "conversations.Conversation",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="fact",
+    )
+    customer_id = models.BigIntegerField(db_index=True)
+    created_at = models.DateTimeField()
+    created_day = models.DateField(db_index=True)
+    team_id = models.BigIntegerField(null=True)
+    agent_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    kind = models.CharField(max_length=16)
+    tier = models.CharField(max_length=16)
+    status = models.CharField(max_length=10)
+    first_response_minutes = models.FloatField(null=True)
+    next_response_minutes = models.JSONField(default=list)
+    resolved_day = models.DateField(null=True, db_index=True)
+    resolution_minutes = models.FloatField(null=True)
+    replies = models.PositiveIntegerField(default=0)
+    inbound = models.PositiveIntegerField(default=0)
+    reopens = models.PositiveIntegerField(default=0)
+    sla_first_met = models.BooleanField(null=True)
+    sla_resolution_met = models.BooleanField(null=True)
+    satisfaction = models.PositiveSmallIntegerField(null=True)
+    chat_wait_seconds = models.FloatField(null=True)
+    chat_missed = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer_id", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"fact {self.conversation_id}"
+
+
+class DailyRollup(models.Model):
+    """Sums of facts per day and dimension; histograms (log buckets) give medians and
+    percentiles without the underlying rows."""
+
+    day = models.DateField()
+    team_id = models.BigIntegerField(default=0)  # 0: no team (a key column cannot be null)
+    agent_id = models.BigIntegerField(default=0)  # 0: unassigned
+    channel = models.CharField(max_length=10)
+    kind = models.CharField(max_length=16)
+    tier = models.CharField(max_length=16)
+    created = models.IntegerField(default=0)
+    resolved = models.IntegerField(default=0)
+    reopened = models.IntegerField(default=0)
+    one_touch = models.IntegerField(default=0)
+    responded = models.IntegerField(default=0)
+    first_response_sum = models.FloatField(default=0)
+    first_response_hist = models.JSONField(default=dict)
+    next_response_hist = models.JSONField(default=dict)
+    resolution_sum = models.FloatField(default=0)
+    resolution_hist = models.JSONField(default=dict)
+    sla_first_total = models.IntegerField(default=0)
+    sla_first_met = models.IntegerField(default=0)
+    sla_resolution_total = models.IntegerField(default=0)
+    sla_resolution_met = models.IntegerField(default=0)
+    rated = models.IntegerField(default=0)
+    rating_sum = models.IntegerField(default=0)
+    rated_good = models.IntegerField(default=0)
+    chats = models.IntegerField(default=0)
+    chats_missed = models.IntegerField(default=0)
+    chat_wait_hist = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team_id", "agent_id", "channel", "kind", "tier"],
+                name="analytics_rollup_key",
+            )
+        ]
+        indexes = [models.Index(fields=["day", "team_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.team_id} {self.channel} {self.kind}"
+
+
+class Order(models.Model):
+    """A purchase imported from the shop or entered by hand: what customer value is made of."""
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="orders",
+    )
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    product = models.CharField(_("product"), max_length=100, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    ordered_at = models.DateTimeField(_("ordered"), db_index=True)
+
+    class Meta:
+        ordering = ["-ordered_at"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+
+    def __str__(self) -> str:
+        return f"{self.reference or self.pk} {self.amount}"
+
+
+class CustomerValue(models.Model):
+    """Per-customer value, RFM segment and churn risk (recomputed by a periodic job)."""
+
+    customer = models.OneToOneField(
+        "customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    orders = models.IntegerField(default=0)
+    value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    last_order_at = models.DateTimeField(null=True)
+    contacts = models.IntegerField(default=0)
+    contacts_90d = models.IntegerField(default=0)
+    last_contact_at = models.DateTimeField(null=True)
+    segment = models.CharField(max_length=16, blank=True)
+    churn_score = models.FloatField(default=0, db_index=True)
+    reasons = models.JSONField(default=list)
+    team_id = models.BigIntegerField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.value}"
+
+
+class TermWeek(models.Model):
+    """How many conversations of a week mention a term (optionally within one product tag)."""
+
+    week = models.DateField()
+    term = models.CharField(max_length=64)
+    product = models.CharField(max_length=64, blank=True)
+    conversations = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["week", "term", "product"], name="analytics_term_week")
+        ]
+        indexes = [models.Index(fields=["product", "week"])]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.term}"
+
+
+class Snapshot(models.Model):
+    """A computed figure too costly to derive per request (Pareto curve, complaint retention)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key

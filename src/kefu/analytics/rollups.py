@@ -1,0 +1,224 @@
+"""Daily rollups: each conversation's fact adds to a few rollup rows; a changed fact takes its
+old contribution out and puts the new one in, so the rollups always equal a recomputation.
+
+Durations go into log-bucketed histograms: whole minutes below an hour are exact, above it
+buckets are 10 % wide, so medians and percentiles come from the rollups alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+
+from kefu.analytics.facts import GOOD_RATING, all_facts, fact_for, fact_values
+from kefu.analytics.models import ConversationFact, DailyRollup
+
+EXACT = 60
+GROWTH = 1.1
+HISTOGRAMS = ("first_response_hist", "next_response_hist", "resolution_hist", "chat_wait_hist")
+COUNTERS = tuple(
+    f.attname
+    for f in DailyRollup._meta.concrete_fields
+    if f.get_internal_type() in ("IntegerField", "FloatField")
+)
+KEY = ("day", "team_id", "agent_id", "channel", "kind", "tier")
+Key = tuple[date, int, int, str, str, str]
+
+
+def bucket(value: float) -> int:
+    if value < EXACT:
+        return int(value)
+    return EXACT + int(math.log(value / EXACT) / math.log(GROWTH))
+
+
+def bucket_value(b: int) -> float:
+    """The lower bound of a bucket (exact for whole minutes below an hour)."""
+    return float(b) if b < EXACT else EXACT * GROWTH ** (b - EXACT)
+
+
+def percentile(hist: dict[str, int], p: float) -> float | None:
+    """The nearest-rank ``p``-th percentile of a histogram (None when it is empty)."""
+    total = sum(hist.values())
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(p / 100 * total))
+    seen = 0
+    for b in sorted(hist, key=int):
+        seen += hist[b]
+        if seen >= rank:
+            return bucket_value(int(b))
+    return None
+
+
+def merge(into: dict[str, int], other: dict[str, int], sign: int = 1) -> None:
+    for b, n in other.items():
+        v = into.get(b, 0) + sign * n
+        if v:
+            into[b] = v
+        else:
+            into.pop(b, None)
+
+
+def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
+    """The rollup deltas of one fact (as a dict of field values), by rollup key."""
+    out: dict[Key, dict[str, Any]] = {}
+    if f is None:
+        return out
+    dims = (f["team_id"] or 0, f["agent_id"] or 0, f["channel"], f["kind"], f["tier"])
+
+    def row(day: date) -> dict[str, Any]:
+        return out.setdefault((day, *dims), defaultdict(int))
+
+    c = row(f["created_day"])
+    c["created"] += 1
+    c["reopened"] += 1 if f["reopens"] else 0
+    if f["first_response_minutes"] is not None:
+        c["responded"] += 1
+        c["first_response_sum"] += f["first_response_minutes"]
+        c["first_response_hist"] = {str(bucket(f["first_response_minutes"])): 1}
+    if f["next_response_minutes"]:
+        hist: dict[str, int] = {}
+        for m in f["next_response_minutes"]:
+            merge(hist, {str(bucket(m)): 1})
+        c["next_response_hist"] = hist
+    if f["sla_first_met"] is not None:
+        c["sla_first_total"] += 1
+        c["sla_first_met"] += 1 if f["sla_first_met"] else 0
+    if f["chat_wait_seconds"] is not None or f["chat_missed"]:
+        c["chats"] += 1
+        c["chats_missed"] += 1 if f["chat_missed"] else 0
+        if f["chat_wait_seconds"] is not None:
+            c["chat_wait_hist"] = {str(bucket(f["chat_wait_seconds"])): 1}
+    if f["resolved_day"] is not None:
+        r = row(f["resolved_day"])
+        r["resolved"] += 1
+        r["resolution_sum"] += f["resolution_minutes"] or 0
+        r["resolution_hist"] = {str(bucket(f["resolution_minutes"] or 0)): 1}
+        r["one_touch"] += 1 if f["replies"] == 1 and not f["reopens"] else 0
+        if f["sla_resolution_met"] is not None:
+            r["sla_resolution_total"] += 1
+            r["sla_resolution_met"] += 1 if f["sla_resolution_met"] else 0
+    if f["satisfaction"] is not None:
+        s = row(f["resolved_day"] or f["created_day"])
+        s["rated"] += 1
+        s["rating_sum"] += f["satisfaction"]
+        s["rated_good"] += 1 if f["satisfaction"] >= GOOD_RATING else 0
+    return out
+
+
+def _add(target: dict[str, Any], delta: dict[str, Any], sign: int) -> None:
+    for name, value in delta.items():
+        if name in HISTOGRAMS:
+            hist = dict(target.get(name) or {})
+            merge(hist, value, sign)
+            target[name] = hist
+        else:
+            target[name] = (target.get(name) or 0) + sign * value
+
+
+def _empty(values: dict[str, Any]) -> bool:
+    return not any(values.get(n) for n in COUNTERS) and not any(values.get(h) for h in HISTOGRAMS)
+
+
+def apply(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    """Take ``old``'s contribution out of the rollups and put ``new``'s in (one transaction;
+    rows locked in key order so concurrent refreshes cannot lose an update)."""
+    deltas: dict[Key, list[tuple[dict[str, Any], int]]] = defaultdict(list)
+    for k, d in contributions(old).items():
+        deltas[k].append((d, -1))
+    for k, d in contributions(new).items():
+        deltas[k].append((d, 1))
+    for key in sorted(deltas, key=repr):
+        lookup = dict(zip(KEY, key, strict=True))
+        row = DailyRollup.objects.select_for_update().filter(**lookup).first()
+        values: dict[str, Any] = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS} if row else {}
+        for delta, sign in deltas[key]:
+            _add(values, delta, sign)
+        if _empty(values):
+            if row:
+                row.delete()
+            continue
+        if row is None:
+            DailyRollup.objects.create(**lookup, **values)
+        else:
+            for n, v in values.items():
+                setattr(row, n, v)
+            row.save(update_fields=list(values))
+
+
+def refresh(conversation_id: int) -> None:
+    """Recompute one conversation's fact and move the rollups by the difference."""
+    from kefu.conversations.models import Conversation
+
+    with transaction.atomic():
+        # The conversation's row lock orders this refresh after the action that caused it.
+        Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        old_fact = ConversationFact.objects.filter(pk=conversation_id).first()
+        new_fact = fact_for(conversation_id)
+        old, new = fact_values(old_fact), fact_values(new_fact)
+        if old == new:
+            return
+        apply(old, new)
+        if new_fact is None:
+            ConversationFact.objects.filter(pk=conversation_id).delete()
+        else:
+            new_fact.save()
+
+
+def aggregate(facts: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    rows: dict[Key, dict[str, Any]] = {}
+    for f in facts:
+        for key, delta in contributions(f).items():
+            _add(rows.setdefault(key, {}), delta, 1)
+    return rows
+
+
+def rebuild(batch: int = 5000) -> dict[str, int]:
+    """Recompute every fact from conversations, messages, timeline and chats, then every
+    rollup from the facts. Linear in the data: each source table is read once."""
+    facts = rows = 0
+    totals: dict[Key, dict[str, Any]] = {}
+    with transaction.atomic():
+        ConversationFact.objects.all().delete()
+        DailyRollup.objects.all().delete()
+        pending: list[ConversationFact] = []
+        for fact in all_facts(batch):
+            pending.append(fact)
+            for key, delta in contributions(fact_values(fact)).items():
+                _add(totals.setdefault(key, {}), delta, 1)
+            if len(pending) >= batch:
+                ConversationFact.objects.bulk_create(pending)
+                facts += len(pending)
+                pending = []
+        ConversationFact.objects.bulk_create(pending)
+        facts += len(pending)
+        objs = [
+            DailyRollup(**dict(zip(KEY, key, strict=True)), **values)
+            for key, values in totals.items()
+            if not _empty(values)
+        ]
+        DailyRollup.objects.bulk_create(objs, batch_size=2000)
+        rows = len(objs)
+    return {"facts": facts, "rollups": rows}
+
+
+def recompute() -> dict[Key, dict[str, Any]]:
+    """The rollups a rebuild would write, without writing (for tests and checks)."""
+    values = (v for f in all_facts() if (v := fact_values(f)) is not None)
+    return {
+        k: {n: x for n, x in v.items() if x} for k, v in aggregate(values).items() if not _empty(v)
+    }
+
+
+def stored() -> dict[Any, dict[str, Any]]:
+    out: dict[Any, dict[str, Any]] = {}
+    for row in DailyRollup.objects.all():
+        key = tuple(getattr(row, n) for n in KEY)
+        values = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS}
+        out[key] = {n: v for n, v in values.items() if v}
+    return out

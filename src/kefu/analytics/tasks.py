@@ -1,0 +1,50 @@
+"""Background work: fact refreshes after events, periodic value and term jobs, weekly email."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from kefu.core.scheduler import every
+
+
+@task()
+def refresh_conversation(conversation_id: int) -> None:
+    from kefu.analytics.rollups import refresh
+
+    refresh(conversation_id)
+
+
+@task()
+def refresh_customer(customer_id: int) -> None:
+    """A customer's tier changed: every one of their conversations moves to the new tier."""
+    from kefu.analytics.rollups import refresh
+    from kefu.conversations.models import Conversation
+
+    for pk in Conversation.objects.filter(customer_id=customer_id).values_list("pk", flat=True):
+        refresh(pk)
+
+
+@every(3600, "analytics.customer_values")
+@task()
+def refresh_customer_values() -> None:
+    from kefu.analytics.value import refresh_values
+
+    refresh_values()
+
+
+@every(6 * 3600, "analytics.terms")
+@task()
+def refresh_terms() -> None:
+    from kefu.analytics.terms import refresh_recent_weeks
+
+    refresh_recent_weeks()
+
+
+@every(3600, "analytics.weekly_summary")
+@task()
+def weekly_summary() -> None:
+    """Sends the weekly summary once a week (Monday morning, the first hourly slot after 08:00
+    local time that finds it not yet sent this week)."""
+    from kefu.analytics.summary import send_weekly_summary_if_due
+
+    send_weekly_summary_if_due()

@@ -1,0 +1,196 @@
+"""Dashboards, drill-down, exports and live tiles: parse the request, read the rollups, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from kefu.analytics import exports
+from kefu.analytics.drill import drill
+from kefu.analytics.filters import PERIODS, Filters
+from kefu.analytics.live import agents_load, sla_at_risk, tiles
+from kefu.analytics.metrics import report
+from kefu.analytics.models import CustomerValue, Snapshot
+from kefu.analytics.terms import trending
+from kefu.analytics.value import REASONS, SEGMENTS
+from kefu.conversations.models import OPEN_STATUSES, Channel, Conversation, Kind
+from kefu.customers.models import Customer, Tier
+from kefu.staff.access import agent_profile
+from kefu.staff.decorators import agent_required
+from kefu.staff.models import AgentProfile, Team
+
+AUDIENCES = ("manager", "supervisor", "agent")
+PARETO_SERIES = ("x", "value_share", "contact_share")
+SERIES = ("labels", "created", "resolved", "backlog", "frt_median", "csat")
+
+
+def names(f: Filters) -> dict[str, dict[Any, Any]]:
+    teams = Team.objects.all()
+    if f.allowed_teams is not None:
+        teams = teams.filter(pk__in=sorted(f.allowed_teams))
+    agents = {
+        p.user_id: p.name
+        for p in AgentProfile.objects.select_related("user").only(
+            "user_id", "display_name", "user__username", "user__first_name", "user__last_name"
+        )
+    }
+    return {
+        "team_id": dict(teams.values_list("pk", "name")),
+        "agent_id": agents,
+        "channel": dict(Channel.choices),
+        "kind": dict(Kind.choices),
+        "tier": dict(Tier.choices),
+    }
+
+
+def charts_available() -> bool:
+    """The chart library is fetched by ``make install`` (npm); without it pages show tables."""
+    from django.contrib.staticfiles import finders
+
+    return bool(finders.find("analytics/vendor/echarts.min.js"))
+
+
+def _audience(request: HttpRequest) -> str:
+    profile = agent_profile(request.user)
+    default = "manager" if profile and profile.sees_all_teams else "agent"
+    asked = request.GET.get("audience", default)
+    return asked if asked in AUDIENCES else default
+
+
+def _churn(f: Filters, limit: int = 15) -> list[dict[str, Any]]:
+    qs = CustomerValue.objects.filter(churn_score__gt=0)
+    if f.allowed_teams is not None:
+        qs = qs.filter(team_id__in=sorted(f.allowed_teams))
+    rows = list(qs.order_by("-churn_score")[:limit])
+    customers = Customer.objects.in_bulk([r.customer_id for r in rows])
+    return [
+        {
+            "customer": customers.get(r.customer_id),
+            "value": r.value,
+            "orders": r.orders,
+            "contacts_90d": r.contacts_90d,
+            "segment": SEGMENTS.get(r.segment, r.segment),
+            "score": r.churn_score,
+            "reasons": [REASONS.get(x, x) for x in r.reasons],
+        }
+        for r in rows
+    ]
+
+
+def _pareto(f: Filters) -> dict[str, Any]:
+    snap = Snapshot.objects.filter(key="pareto").first()
+    data = dict(snap.data) if snap else {}
+    top = data.get("top") or []
+    customers = Customer.objects.in_bulk([t["customer_id"] for t in top])
+    data["top"] = [t | {"customer": customers.get(t["customer_id"])} for t in top]
+    return data
+
+
+def _segments() -> list[tuple[str, int]]:
+    from django.db.models import Count
+
+    counts = dict(CustomerValue.objects.values_list("segment").annotate(n=Count("pk")).order_by())
+    return [(str(label), counts.get(key, 0)) for key, label in SEGMENTS.items()]
+
+
+@require_GET
+@agent_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    audience = _audience(request)
+    profile = agent_profile(request.user)
+    assert profile is not None
+    f = Filters.from_params(request.GET, request.user)
+    if audience == "agent":
+        f = Filters(**{**f.__dict__, "agent": request.user.pk})
+    label_names = names(f)
+    rep = report(f, label_names)
+    context: dict[str, Any] = {
+        "audience": audience,
+        "f": f,
+        "qs": f.query_string(),
+        "report": rep,
+        "fig": rep.figures,
+        "periods": [*PERIODS, "custom"],
+        "teams": label_names["team_id"].items(),
+        "channels": Channel.choices,
+        "tiers": Tier.choices,
+        "kinds": Kind.choices,
+        "drill_url": reverse("analytics:conversations"),
+        "export_url": reverse("analytics:export"),
+        "series_rows": list(
+            zip(
+                *(
+                    rep.series[k]
+                    for k in ("labels", "created", "resolved", "backlog", "frt_median", "csat")
+                ),
+                strict=True,
+            )
+        ),
+        "charts_available": charts_available(),
+        "chart_data": {
+            "series": rep.series,
+            "drill": reverse("analytics:conversations") + "?" + f.query_string(),
+        },
+    }
+    if audience == "manager":
+        week = timezone.localdate()
+        context["terms"] = trending(week)
+        context["churn"] = _churn(f)
+        context["pareto"] = _pareto(f)
+        context["segments"] = _segments()
+        retention = Snapshot.objects.filter(key="complaint_retention").first()
+        context["retention"] = retention.data if retention else {}
+        complaints = [b for b in rep.breakdowns["kind"] if b["value"] == Kind.COMPLAINT]
+        context["complaints"] = complaints[0] if complaints else None
+        context["chart_data"] |= {
+            "pareto": {
+                k: context["pareto"].get(k, []) for k in ("x", "value_share", "contact_share")
+            },
+            "channels": [[str(b["label"]), b["created"]] for b in rep.breakdowns["channel"]],
+        }
+    if audience == "supervisor":
+        context["tiles"] = tiles(f.allowed_teams)
+        context["agents"] = agents_load(f.allowed_teams)
+        context["at_risk"] = sla_at_risk(f.allowed_teams)
+    if audience == "agent":
+        context["my_open"] = Conversation.objects.filter(
+            assignee_id=request.user.pk, status__in=OPEN_STATUSES
+        ).count()
+        context["tiles"] = tiles(f.allowed_teams)
+    return render(request, "analytics/dashboard.html", context)
+
+
+@require_GET
+@agent_required
+def conversations(request: HttpRequest) -> HttpResponse:
+    qs, asked = drill(request.GET, request.user)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "analytics/conversations.html",
+        {"page": page, "asked": asked, "params": params.urlencode()},
+    )
+
+
+@require_GET
+@agent_required
+def export(request: HttpRequest) -> HttpResponse:
+    f = Filters.from_params(request.GET, request.user)
+    what = request.GET.get("report", "summary")
+    fmt = request.GET.get("format", "csv")
+    return exports.respond(f, names(f), what, fmt)
+
+
+@require_GET
+@agent_required
+def live_tiles(request: HttpRequest) -> HttpResponse:
+    f = Filters.from_params(request.GET, request.user)
+    return render(request, "analytics/_tiles.html", {"tiles": tiles(f.allowed_teams)})

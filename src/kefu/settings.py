@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "kefu.livechat",
     "kefu.service",
     "kefu.kb",
+    "kefu.analytics",
     "kefu.care",
     "kefu.api",
 ]

@@ -22,5 +22,6 @@ urlpatterns = [
     path("", include("kefu.livechat.urls")),
     path("", include("kefu.service.urls")),
     path("", include("kefu.kb.urls")),
+    path("", include("kefu.analytics.urls")),
     path("", include("kefu.care.urls")),
 ]

@@ -1131,6 +1131,13 @@ def ensure_livechat_demo() -> None:
         )
 
 
+def ensure_analytics_demo() -> None:
+    """Sixteen weeks of history, orders and the rollups built from them (the dashboards)."""
+    from kefu.analytics.demo import ensure_analytics_demo as ensure
+
+    ensure()
+
+
 def ensure_kb_demo() -> None:
     """The demo help center: categories, articles (some translated), FAQ entries and one
     internal article, written through the knowledge-base actions; idempotent."""
@@ -1193,6 +1200,7 @@ def load_demo() -> bool:
     if user_model._default_manager.filter(username=DEMO_USERNAME).exists():
         ensure_livechat_demo()
         ensure_kb_demo()
+        ensure_analytics_demo()
         return False
     with transaction.atomic():
         now = timezone.now()
@@ -1214,6 +1222,7 @@ def load_demo() -> bool:
             _play(story, start, customers, agents, teams, clock)
         ensure_livechat_demo()
         ensure_kb_demo()
+    ensure_analytics_demo()
     logger.info(
         "demo loaded: %d agents, %d customers, %d conversations",
         len(agents),

@@ -91,6 +91,10 @@ def queue_greetings(now: datetime | None = None) -> int:
                     address=addresses[customer.pk],
                 )
             )
-        created = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        written += len(created)
+        known = set(
+            Delivery.objects.filter(key__in=[r.key for r in rows]).values_list("key", flat=True)
+        )
+        rows = [r for r in rows if r.key not in known]
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)  # a racing job: still one
+        written += len(rows)
     return written

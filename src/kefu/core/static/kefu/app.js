@@ -274,3 +274,38 @@
     }
   });
 })();
+
+/* SLA countdowns (service app): the server renders the time left from the stored due times;
+   this ticks it down every 30 s and recolours it: ok → near (past the policy's near-breach
+   point, data-sla-warn) → breached (past data-sla-due). Same text as the server: H:MM, "−"
+   when overdue. */
+(function () {
+  "use strict";
+
+  function slaText(seconds) {
+    var minutes = Math.floor(Math.abs(seconds) / 60);
+    var mm = minutes % 60;
+    var text = Math.floor(minutes / 60) + ":" + (mm < 10 ? "0" : "") + mm;
+    return seconds < 0 ? "\u2212" + text : text;
+  }
+
+  function slaTick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-sla-due]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("data-sla-due"));
+      if (isNaN(due)) return;
+      var warnAttr = el.getAttribute("data-sla-warn");
+      var warn = warnAttr ? Date.parse(warnAttr) : NaN;
+      var left = (due - now) / 1000;
+      var state = left <= 0 ? "breached" : (!isNaN(warn) && now >= warn ? "near" : "ok");
+      el.classList.remove("sla-ok", "sla-near", "sla-breached");
+      el.classList.add("sla-" + state);
+      var out = el.querySelector(".sla-left");
+      if (out) out.textContent = slaText(left);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", slaTick);
+  document.addEventListener("htmx:afterSwap", slaTick);
+  window.setInterval(slaTick, 30000);
+})();

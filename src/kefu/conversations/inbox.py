@@ -74,7 +74,7 @@ class InboxQuery:
         if "tag" in self.filters or self.q:
             qs = qs.distinct()
         return qs.select_related(
-            "customer", "team", "assignee", "assignee__agent_profile"
+            "customer", "team", "assignee", "assignee__agent_profile", "sla_clock"
         ).prefetch_related("tags", "customer__contact_points")
 
 

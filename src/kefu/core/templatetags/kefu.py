@@ -32,6 +32,11 @@ EVENT_LABELS = {
     "chat_started": _("started a live chat"),
     "chat_ended": _("ended the live chat"),
     "rated": _("rated the conversation"),
+    "sla_applied": _("applied the SLA policy"),
+    "sla_warning": _("warned that an SLA target is near"),
+    "sla_breached": _("recorded an SLA breach"),
+    "sla_escalated": _("escalated"),
+    "sla_resumed": _("resumed the SLA clocks"),
 }
 
 

@@ -118,7 +118,8 @@ def _add(target: dict[str, Any], delta: dict[str, Any], sign: int) -> None:
             merge(hist, value, sign)
             target[name] = hist
         else:
-            target[name] = (target.get(name) or 0) + sign * value
+            # Rounded so that adding and taking out again leaves an exact zero.
+            target[name] = round((target.get(name) or 0) + sign * value, 6)
 
 
 def _empty(values: dict[str, Any]) -> bool:

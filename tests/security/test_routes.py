@@ -238,6 +238,11 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     ),
     "password_reset_complete": ("GET", None, {}, PUBLIC),
     "profile": ("GET", None, {}, AGENT_PAGE),
+    # Analytics: every agent has a dashboard (scoped to their teams inside, see tests/analytics).
+    "analytics:dashboard": ("GET", None, {}, AGENT_PAGE),
+    "analytics:conversations": ("GET", None, {}, AGENT_PAGE),
+    "analytics:export": ("GET", None, {}, AGENT_PAGE),
+    "analytics:tiles": ("GET", None, {}, AGENT_PAGE),
     "set_language": ("POST", None, {"language": "en"}, AGENT_ACTION),
     "set_presence": ("POST", None, {"presence": "online"}, AGENT_ACTION),
     "inbox": ("GET", None, {}, AGENT_PAGE),

@@ -751,7 +751,7 @@ async def measure(
     seen = len(stats.latency)
     while len(stats.latency) < len(stats.sent):
         now = time.perf_counter()
-        if now - settle_start > args.settle or now - last_progress > 10:
+        if now - settle_start > args.settle or now - last_progress > args.settle_idle:
             break
         await asyncio.sleep(0.2)
         if len(stats.latency) != seen:
@@ -1176,7 +1176,13 @@ def parse_args() -> argparse.Namespace:
         "--settle",
         type=float,
         default=30,
-        help="after the drain, seconds to wait for late messages (stops after 10 s without one)",
+        help="after the drain, seconds to wait for late messages",
+    )
+    parser.add_argument(
+        "--settle-idle",
+        type=float,
+        default=10,
+        help="stop settling after this many seconds without a late message",
     )
     parser.add_argument("--modes", default="memory,redis,bare")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")

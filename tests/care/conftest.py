@@ -9,6 +9,13 @@ from kefu.care.models import Campaign, Segment, Template, TemplateVersion
 from tests.mail.smtp_server import SmtpSink
 
 
+@pytest.fixture(autouse=True)
+def _one_sender(settings):
+    """One SMTP connection: the tests' database is one transaction other threads cannot see
+    (test_parallel_senders_never_double_send runs several, on a committed database)."""
+    settings.KEFU_CARE_SENDERS = 1
+
+
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd on loopback), with Django's SMTP backend pointed at it."""

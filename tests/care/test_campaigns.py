@@ -188,3 +188,14 @@ class ConsentProperty(HypothesisTestCase):
         }
         got = [m.to[0] for m in mail.outbox]
         assert set(got) == allowed and len(got) == len(set(got))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_senders_never_double_send(smtp_sink):
+    customers = [CustomerFactory(consent_marketing=True) for _ in range(40)]
+    campaign = make_campaign()
+    campaigns.start(campaign)
+    campaigns.run(campaign.pk, batch=8, parallel=4)
+    received = [r.rcpt_tos[0] for r in smtp_sink.received]
+    assert len(received) == len(set(received)) == len(customers)
+    assert Delivery.objects.filter(state="sent").count() == 40

@@ -122,7 +122,13 @@ def _attach_surveys(campaign: Campaign) -> None:
                 Delivery.objects.filter(pk=pk).update(survey=survey)
 
 
-def run(campaign_id: int, *, batch: int = 200) -> str:
+def senders() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "KEFU_CARE_SENDERS", 4))
+
+
+def run(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> str:
     """Send a running campaign until it is done, paused, or another worker holds it."""
     now = timezone.now()
     taken = Campaign.objects.filter(
@@ -149,6 +155,7 @@ def run(campaign_id: int, *, batch: int = 200) -> str:
         batch=batch,
         rate_per_minute=campaign.rate_per_minute,
         keep_going=keep_going,
+        senders=senders() if parallel is None else parallel,
     )
     open_rows = Delivery.objects.filter(
         campaign_id=campaign_id,

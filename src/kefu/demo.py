@@ -1138,6 +1138,14 @@ def ensure_analytics_demo() -> None:
     ensure()
 
 
+def ensure_care_demo() -> None:
+    """Proactive care: a customer whose birthday is today and a greeting that uses their
+    memory, a VIP segment with a draft campaign, a repair follow-up (kefu/care/demo.py)."""
+    from kefu.care.demo import ensure_care_demo as ensure
+
+    ensure(DEMO_USERNAME)
+
+
 def ensure_kb_demo() -> None:
     """The demo help center: categories, articles (some translated), FAQ entries and one
     internal article, written through the knowledge-base actions; idempotent."""
@@ -1201,6 +1209,7 @@ def load_demo() -> bool:
         ensure_livechat_demo()
         ensure_kb_demo()
         ensure_analytics_demo()
+        ensure_care_demo()
         return False
     with transaction.atomic():
         now = timezone.now()
@@ -1223,6 +1232,7 @@ def load_demo() -> bool:
         ensure_livechat_demo()
         ensure_kb_demo()
     ensure_analytics_demo()
+    ensure_care_demo()
     logger.info(
         "demo loaded: %d agents, %d customers, %d conversations",
         len(agents),

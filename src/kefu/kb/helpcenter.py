@@ -66,6 +66,14 @@ def reader_language(request: HttpRequest) -> str:
     return language if language in LANGUAGES else settings.LANGUAGE_CODE
 
 
+def absolute_url(article: Article) -> str:
+    """The article's address for messages and emails: the site's base URL, the slug left
+    readable (an IRI; mail clients and browsers show Chinese slugs as they are)."""
+    from urllib.parse import unquote
+
+    return settings.KEFU_BASE_URL.rstrip("/") + unquote(article_url(article))
+
+
 def article_url(article: Article, **params: Any) -> str:
     url = reverse("kb:help_article", kwargs={"pk": article.pk, "slug": article.slug})
     query = "&".join(f"{k}={v}" for k, v in params.items() if v)

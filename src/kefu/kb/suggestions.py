@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.utils.html import strip_tags
 
 from kefu.core import answers
@@ -25,9 +24,9 @@ def _public_hits(text: str, language: str, limit: int, *, prefix: bool) -> list[
 
 
 def _url(article: Any) -> str:
-    from kefu.kb.helpcenter import article_url
+    from kefu.kb.helpcenter import absolute_url
 
-    return settings.KEFU_BASE_URL.rstrip("/") + article_url(article)
+    return absolute_url(article)
 
 
 @widget_suggest.register

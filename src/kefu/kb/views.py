@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET
 from kefu.conversations.access import access_conversation
 from kefu.conversations.models import Message
 from kefu.core.http import HtmxRequest
-from kefu.kb.helpcenter import article_url
+from kefu.kb.helpcenter import absolute_url
 from kefu.kb.helpcenter_access import agent_articles, pick, public_articles
 from kefu.kb.models import Article, SearchLog
 from kefu.staff.decorators import agent_required
@@ -68,7 +67,7 @@ def agent_suggestions(query: str, language: str, limit: int = PANEL_SIZE) -> lis
                 "snippet": hit.snippet if shown.pk == article.pk else shown.body_text[:140],
                 "escaped": shown.pk == article.pk,
                 "public": public,
-                "link": settings.KEFU_BASE_URL.rstrip("/") + article_url(shown) if public else "",
+                "link": absolute_url(shown) if public else "",
                 "text": shown.body_text,
             }
         )

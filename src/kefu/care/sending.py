@@ -180,7 +180,9 @@ class _OnceBuilt(EmailMultiAlternatives):
 
     _built: Any = None
 
-    def message(self) -> Any:
+    def message(self, **kwargs: Any) -> Any:
+        if kwargs:
+            return super().message(**kwargs)
         if self._built is None:
             self._built = super().message()
         return self._built

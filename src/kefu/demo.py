@@ -1138,6 +1138,14 @@ def ensure_analytics_demo() -> None:
     ensure()
 
 
+def ensure_service_demo() -> None:
+    """A China business calendar, SLA policies, an escalation to the supervisor and a VIP's
+    complaint whose countdown runs live (kefu/service/demo.py); idempotent."""
+    from kefu.service.demo import ensure_service_demo as ensure
+
+    ensure(DEMO_USERNAME)
+
+
 def ensure_care_demo() -> None:
     """Proactive care: a customer whose birthday is today and a greeting that uses their
     memory, a VIP segment with a draft campaign, a repair follow-up (kefu/care/demo.py)."""
@@ -1209,6 +1217,7 @@ def load_demo() -> bool:
         ensure_livechat_demo()
         ensure_kb_demo()
         ensure_analytics_demo()
+        ensure_service_demo()
         ensure_care_demo()
         return False
     with transaction.atomic():
@@ -1233,6 +1242,7 @@ def load_demo() -> bool:
         ensure_kb_demo()
     ensure_analytics_demo()
     ensure_care_demo()
+    ensure_service_demo()
     logger.info(
         "demo loaded: %d agents, %d customers, %d conversations",
         len(agents),

@@ -15,7 +15,7 @@ import logging
 import re
 import smtplib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from email.utils import parseaddr
 from functools import partial
@@ -339,6 +339,10 @@ def due_ids(limit: int = 500) -> list[int]:
 
 # Bounces ------------------------------------------------------------------------------------
 
+# Other apps that send mail of their own (care's campaigns and surveys) hear of bounces for
+# Message-IDs that are not in the outbox: ``handler(message_id, reason) -> bool`` (True: ours).
+bounce_handlers: list[Callable[[str, str], bool]] = []
+
 
 def mark_bounced(original_message_id: str, reason: str) -> bool:
     """A delivery status notification says our message ``original_message_id`` (with or
@@ -354,6 +358,6 @@ def mark_bounced(original_message_id: str, reason: str) -> bool:
             .first()
         )
         if row is None:
-            return False
+            return any(handler(wanted, reason) for handler in bounce_handlers)
         _fail(row, f"bounced: {one_line(reason, 1900)}".strip())
     return True

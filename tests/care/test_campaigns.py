@@ -199,3 +199,42 @@ def test_parallel_senders_never_double_send(smtp_sink):
     received = [r.rcpt_tos[0] for r in smtp_sink.received]
     assert len(received) == len(set(received)) == len(customers)
     assert Delivery.objects.filter(state="sent").count() == 40
+
+
+def test_a_delivery_status_notification_for_a_campaign_email_suppresses(smtp_sink):
+    """The mail channel's bounce handling reaches care's own messages."""
+    from kefu.mail.outbound import mark_bounced as mail_bounce
+
+    customer = CustomerFactory(consent_marketing=True)
+    run_to_end(make_campaign())
+    message_id = smtp_sink.received[0].message()["Message-ID"]
+    assert mail_bounce(message_id, "5.1.1 user unknown")
+    assert Suppression.objects.filter(address=f"customer{customer.pk}@example.com").exists()
+    assert not mail_bounce("<nobody@example.com>", "x")
+
+
+def test_nps_campaign_sends_a_survey_link_answered_once(smtp_sink):
+    import re
+
+    from kefu.care.models import Health, Survey
+
+    customer = CustomerFactory(consent_email=True)
+    campaign = make_campaign(kind="nps", purpose="service")
+    template = campaign.template
+    template.versions.update(body_text="How likely? {{ survey_url }}")
+    run_to_end(campaign)
+    body = smtp_sink.received[0].message().get_body(("plain",)).get_content()
+    path = "/" + re.search(r"https?://[^/]+/(care/s/\S+/)", body).group(1)
+    client = Client()
+    page = client.get(path).content.decode()
+    assert 'value="0"' in page and 'value="10"' in page
+    assert client.post(path, {"score": "3", "comment": "too slow"}).status_code == 200
+    assert client.post(path, {"score": "10"}).status_code == 410
+    survey = Survey.objects.get(customer=customer)
+    assert survey.score == 3 and survey.kind == "nps"
+    assert Health.objects.get(customer=customer).last_nps == 3
+    assert campaigns.progress(campaign)["answered"] == 1
+    # Surveyed now: an NPS campaign next week leaves them out (throttle).
+    again = make_campaign(kind="nps", purpose="service")
+    run_to_end(again)
+    assert len(smtp_sink.received) == 1

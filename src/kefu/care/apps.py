@@ -9,3 +9,8 @@ class CareConfig(AppConfig):
 
     def ready(self) -> None:
         from kefu.care import listeners, tasks  # noqa: F401  (event listeners, periodic jobs)
+        from kefu.care.sending import mark_bounced
+        from kefu.mail import outbound
+
+        if mark_bounced not in outbound.bounce_handlers:
+            outbound.bounce_handlers.append(mark_bounced)

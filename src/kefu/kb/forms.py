@@ -1,13 +1,9 @@
-"""Forms of the knowledge base: the help center's contact form, the admin's import upload and
-the agents' article editor."""
+"""Forms of the knowledge base: the help center's contact form and the admin's import upload."""
 
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-
-from kefu.kb.models import Article, Category, Section
 
 
 class ContactForm(forms.Form):
@@ -31,27 +27,3 @@ class ImportForm(forms.Form):
         help_text=_("Columns: question, answer, alternatives, category, language."),
     )
     publish = forms.BooleanField(label=_("Publish at once"), required=False, initial=True)
-
-
-class ArticleForm(forms.Form):
-    """What an agent edits on the article page (content of one language version)."""
-
-    title = forms.CharField(label=_("Title"), max_length=255)
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
-    kind = forms.ChoiceField(label=_("Kind"), choices=Article.Kind.choices)
-    body_html = forms.CharField(
-        label=_("Body (HTML)"), required=False, widget=forms.Textarea(attrs={"rows": 14})
-    )
-    alternatives = forms.CharField(
-        label=_("Other phrasings (one per line)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    category = forms.ModelChoiceField(
-        label=_("Category"), queryset=Category.objects.all(), required=False
-    )
-    section = forms.ModelChoiceField(
-        label=_("Section"), queryset=Section.objects.select_related("category"), required=False
-    )
-    internal = forms.BooleanField(label=_("Agents only"), required=False)
-    status = forms.ChoiceField(label=_("Status"), choices=Article.Status.choices)

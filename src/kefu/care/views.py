@@ -4,12 +4,15 @@ agents' campaign pages (progress, start / pause for supervisors, test send, prev
 from __future__ import annotations
 
 import base64
+import contextlib
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,6 +31,13 @@ from kefu.staff.models import AgentProfile
 
 PUBLIC_LIMIT = 30  # requests per minute per address
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _language(customer: Customer) -> Any:
+    """Public pages speak the customer's language when it is known (else the browser's)."""
+    if customer.language in dict(settings.LANGUAGES):
+        return translation.override(customer.language)
+    return contextlib.nullcontext()
 
 
 def _limited(request: HttpRequest, scope: str) -> bool:
@@ -66,6 +76,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             {"message": _("This unsubscribe link is not valid.")},
             status=404,
         )
+    with _language(delivery.customer):
+        return _unsubscribe(request, delivery, token)
+
+
+def _unsubscribe(request: HttpRequest, delivery: Delivery, token: str) -> HttpResponse:
     if request.method == "POST":
         if getattr(
             delivery.customer,
@@ -105,6 +120,11 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
             {"message": _("This survey link is not valid.")},
             status=404,
         )
+    with _language(item.customer):
+        return _survey(request, item)
+
+
+def _survey(request: HttpRequest, item: Survey) -> HttpResponse:
     if item.answered_at is not None:
         return render(
             request,

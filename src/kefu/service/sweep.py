@@ -23,6 +23,27 @@ from kefu.service.sla import active_targets, due_of, next_check, warn_of
 
 BATCH = 2000
 
+# What the sweep reads: a third of the columns (parsing timestamps is most of its Python time).
+SWEEP_FIELDS = (
+    "policy_id",
+    "paused_at",
+    "next_started_at",
+    "first_response_warn_at",
+    "next_response_warn_at",
+    "resolution_warn_at",
+    "warned",
+    "breached",
+    "next_check_at",
+    "conversation__customer_id",
+    "conversation__team_id",
+    "conversation__assignee_id",
+    "conversation__status",
+    "conversation__first_responded_at",
+    "conversation__first_response_due",
+    "conversation__next_response_due",
+    "conversation__resolution_due",
+)
+
 
 def sweep(now: datetime | None = None, *, batch: int = BATCH) -> int:
     """Fire every warning and breach due by ``now``; returns how many fired."""
@@ -33,6 +54,7 @@ def sweep(now: datetime | None = None, *, batch: int = BATCH) -> int:
             clocks = list(
                 SlaClock.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("conversation")
+                .only(*SWEEP_FIELDS)
                 .filter(next_check_at__lte=now)
                 .order_by("next_check_at")[:batch]
             )

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kefu.analytics.models import ConversationFact, DailyRollup
+from kefu.analytics.models import AgentDailyRollup, ConversationFact, DailyRollup
 from kefu.analytics.rollups import rebuild, recompute, stored
 from kefu.conversations import actions
 from kefu.conversations.models import Conversation
@@ -53,6 +53,7 @@ def normalized(rows):
 def test_rollups_equal_recomputation(steps, team_x, team_y, agent_x, commit):
     Conversation.objects.all().delete()
     DailyRollup.objects.all().delete()
+    AgentDailyRollup.objects.all().delete()
     ConversationFact.objects.all().delete()
     customer = CustomerFactory()
     opened: list[Conversation] = []

@@ -54,11 +54,11 @@ def drill(params: QueryDict, user: Any) -> tuple[QuerySet[Conversation], dict[st
             start, end = max(start, b), min(end, last)
             asked["bucket"] = bucket
     facts = ConversationFact.objects.filter(
-        extra, f.scope_q(facts=True), **{f"{day_field}__gte": start, f"{day_field}__lte": end}
+        extra, f.scope_q(), **{f"{day_field}__gte": start, f"{day_field}__lte": end}
     )
     customer = params.get("customer", "")
     if customer.isdigit():
-        facts = ConversationFact.objects.filter(f.scope_q(facts=True), customer_id=int(customer))
+        facts = ConversationFact.objects.filter(f.scope_q(), customer_id=int(customer))
         if metric != "created":
             facts = facts.filter(extra)
         asked["customer"] = customer

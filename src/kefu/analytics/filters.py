@@ -67,16 +67,15 @@ class Filters:
             allowed_teams=allowed,
         )
 
-    def q(self, day_field: str = "day", prefix: str = "") -> Q:
-        """Rows of the period and dimensions (works on rollups and on facts)."""
-        q = Q(**{f"{day_field}__gte": self.start, f"{day_field}__lte": self.end}) & self.scope_q(
-            prefix
-        )
-        return q
+    def q(self, table: str = "main") -> Q:
+        """Rollup rows of the period and dimensions (``table``: "main" or "agent")."""
+        return Q(day__gte=self.start, day__lte=self.end) & self.scope_q(table=table)
 
-    def scope_q(self, prefix: str = "", facts: bool = False) -> Q:
-        """The dimensions as a condition; on facts (``facts=True``) "no team" and
-        "unassigned" are nulls, in rollups zeros."""
+    def scope_q(self, prefix: str = "", facts: bool = False, table: str = "facts") -> Q:
+        """The dimensions as a condition. Facts hold every dimension ("no team" and
+        "unassigned" are nulls there, zeros in rollups); the main rollup has no agent, the
+        agents' rollup only team and agent."""
+        facts = facts or table == "facts"
         q = Q()
         if self.allowed_teams is not None:
             q &= Q(**{f"{prefix}team_id__in": sorted(self.allowed_teams)})
@@ -86,9 +85,9 @@ class Filters:
                 **{f"{prefix}team_id__isnull": True} if none else {f"{prefix}team_id": self.team}
             )
         for name in ("channel", "tier", "kind"):
-            if getattr(self, name):
+            if getattr(self, name) and table != "agent":
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
-        if self.agent is not None:
+        if self.agent is not None and table != "main":
             none = facts and self.agent == 0
             q &= Q(
                 **{f"{prefix}agent_id__isnull": True} if none else {f"{prefix}agent_id": self.agent}

@@ -10,10 +10,12 @@ from typing import Any
 from django.db.models import Sum
 
 from kefu.analytics.filters import Filters
-from kefu.analytics.models import DailyRollup
+from kefu.analytics.models import AgentDailyRollup, DailyRollup
 from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile
 
-COLUMNS = ("day", "team_id", "agent_id", "channel", "kind", "tier", *COUNTERS, *HISTOGRAMS)
+MAIN_DIMS = ("team_id", "channel", "kind", "tier")
+COLUMNS = ("day", *MAIN_DIMS, *COUNTERS, *HISTOGRAMS)
+AGENT_COLUMNS = ("day", "team_id", "agent_id", *COUNTERS, *HISTOGRAMS)
 
 
 @dataclass
@@ -101,21 +103,34 @@ class Report:
 
 
 def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report:
-    """Totals, a time series per grain and breakdowns by dimension, for the filters."""
-    rows = DailyRollup.objects.filter(f.q()).values(*COLUMNS)
+    """Totals, a time series per grain and breakdowns by dimension, for the filters.
+
+    With an agent chosen ("my figures"), totals and series come from the agents' rollup
+    (period, team and agent: channel, kind and tier do not apply there)."""
+    by_agent = f.agent is not None
     totals = Totals()
     per_bucket: dict[date, Totals] = defaultdict(Totals)
     per_dim: dict[str, dict[Any, Totals]] = {
-        d: defaultdict(Totals) for d in ("team_id", "agent_id", "channel", "kind", "tier")
+        d: defaultdict(Totals) for d in (*MAIN_DIMS, "agent_id")
     }
-    for row in rows.iterator(chunk_size=5000):
-        totals.add(row)
-        per_bucket[bucket_start(row["day"], f.grain)].add(row)
-        for dim, groups in per_dim.items():
-            groups[row[dim]].add(row)
-    before = DailyRollup.objects.filter(f.scope_q(), day__lt=f.start).aggregate(
-        created=Sum("created"), resolved=Sum("resolved")
-    )
+    agent_rows = AgentDailyRollup.objects.filter(f.q("agent")).values(*AGENT_COLUMNS)
+    for row in agent_rows.iterator(chunk_size=5000):
+        per_dim["agent_id"][row["agent_id"]].add(row)
+        if by_agent:
+            totals.add(row)
+            per_bucket[bucket_start(row["day"], f.grain)].add(row)
+            per_dim["team_id"][row["team_id"]].add(row)
+    if not by_agent:
+        rows = DailyRollup.objects.filter(f.q("main")).values(*COLUMNS)
+        for row in rows.iterator(chunk_size=5000):
+            totals.add(row)
+            per_bucket[bucket_start(row["day"], f.grain)].add(row)
+            for dim in MAIN_DIMS:
+                per_dim[dim][row[dim]].add(row)
+    model = AgentDailyRollup if by_agent else DailyRollup
+    before = model.objects.filter(
+        f.scope_q(table="agent" if by_agent else "main"), day__lt=f.start
+    ).aggregate(created=Sum("created"), resolved=Sum("resolved"))
     backlog = (before["created"] or 0) - (before["resolved"] or 0)
     labels, created, resolved, backlogs, frt, csat = [], [], [], [], [], []
     for b in _buckets(f):

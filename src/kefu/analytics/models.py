@@ -49,16 +49,12 @@ class ConversationFact(models.Model):
         return f"fact {self.conversation_id}"
 
 
-class DailyRollup(models.Model):
+class Rollup(models.Model):
     """Sums of facts per day and dimension; histograms (log buckets) give medians and
     percentiles without the underlying rows."""
 
     day = models.DateField()
     team_id = models.BigIntegerField(default=0)  # 0: no team (a key column cannot be null)
-    agent_id = models.BigIntegerField(default=0)  # 0: unassigned
-    channel = models.CharField(max_length=10)
-    kind = models.CharField(max_length=16)
-    tier = models.CharField(max_length=16)
     created = models.IntegerField(default=0)
     resolved = models.IntegerField(default=0)
     reopened = models.IntegerField(default=0)
@@ -81,16 +77,42 @@ class DailyRollup(models.Model):
     chat_wait_hist = models.JSONField(default=dict)
 
     class Meta:
+        abstract = True
+
+
+class DailyRollup(Rollup):
+    """Per day, team, channel, kind and tier: what the dashboards' filters slice."""
+
+    channel = models.CharField(max_length=10)
+    kind = models.CharField(max_length=16)
+    tier = models.CharField(max_length=16)
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "team_id", "agent_id", "channel", "kind", "tier"],
+                fields=["day", "team_id", "channel", "kind", "tier"],
                 name="analytics_rollup_key",
             )
         ]
-        indexes = [models.Index(fields=["day", "team_id"])]
 
     def __str__(self) -> str:
         return f"{self.day} {self.team_id} {self.channel} {self.kind}"
+
+
+class AgentDailyRollup(Rollup):
+    """Per day, team and agent: agents' figures (kept apart so the main rollup stays small)."""
+
+    agent_id = models.BigIntegerField(default=0)  # 0: unassigned
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team_id", "agent_id"], name="analytics_agent_rollup_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.team_id} {self.agent_id}"
 
 
 class Order(models.Model):

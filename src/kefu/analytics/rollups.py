@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from kefu.analytics.facts import GOOD_RATING, all_facts, fact_for, fact_values
-from kefu.analytics.models import ConversationFact, DailyRollup
+from kefu.analytics.models import AgentDailyRollup, ConversationFact, DailyRollup, Rollup
 
 EXACT = 60
 GROWTH = 1.1
@@ -26,8 +26,12 @@ COUNTERS = tuple(
     for f in DailyRollup._meta.concrete_fields
     if f.get_internal_type() in ("IntegerField", "FloatField")
 )
-KEY = ("day", "team_id", "agent_id", "channel", "kind", "tier")
-Key = tuple[date, int, int, str, str, str]
+# Each fact's day rows go to both tables, each keyed by its own dimensions.
+TABLES: dict[str, tuple[type[Rollup], tuple[str, ...]]] = {
+    "main": (DailyRollup, ("day", "team_id", "channel", "kind", "tier")),
+    "agent": (AgentDailyRollup, ("day", "team_id", "agent_id")),
+}
+Key = tuple[Any, ...]  # (table name, *that table's key values)
 
 
 def bucket(value: float) -> int:
@@ -65,14 +69,13 @@ def merge(into: dict[str, int], other: dict[str, int], sign: int = 1) -> None:
 
 
 def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
-    """The rollup deltas of one fact (as a dict of field values), by rollup key."""
-    out: dict[Key, dict[str, Any]] = {}
+    """The rollup deltas of one fact (as a dict of field values), by table and key."""
     if f is None:
-        return out
-    dims = (f["team_id"] or 0, f["agent_id"] or 0, f["channel"], f["kind"], f["tier"])
+        return {}
+    by_day: dict[date, dict[str, Any]] = {}
 
     def row(day: date) -> dict[str, Any]:
-        return out.setdefault((day, *dims), defaultdict(int))
+        return by_day.setdefault(day, defaultdict(int))
 
     c = row(f["created_day"])
     c["created"] += 1
@@ -108,6 +111,11 @@ def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
         s["rated"] += 1
         s["rating_sum"] += f["satisfaction"]
         s["rated_good"] += 1 if f["satisfaction"] >= GOOD_RATING else 0
+    team = f["team_id"] or 0
+    out: dict[Key, dict[str, Any]] = {}
+    for day, delta in by_day.items():
+        out[("main", day, team, f["channel"], f["kind"], f["tier"])] = delta
+        out[("agent", day, team, f["agent_id"] or 0)] = delta
     return out
 
 
@@ -135,8 +143,9 @@ def apply(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
     for k, d in contributions(new).items():
         deltas[k].append((d, 1))
     for key in sorted(deltas, key=repr):
-        lookup = dict(zip(KEY, key, strict=True))
-        row = DailyRollup.objects.select_for_update().filter(**lookup).first()
+        model, names = TABLES[key[0]]
+        lookup = dict(zip(names, key[1:], strict=True))
+        row = model._default_manager.select_for_update().filter(**lookup).first()
         values: dict[str, Any] = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS} if row else {}
         for delta, sign in deltas[key]:
             _add(values, delta, sign)
@@ -145,7 +154,7 @@ def apply(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
                 row.delete()
             continue
         if row is None:
-            DailyRollup.objects.create(**lookup, **values)
+            model._default_manager.create(**lookup, **values)
         else:
             for n, v in values.items():
                 setattr(row, n, v)
@@ -186,7 +195,8 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
     totals: dict[Key, dict[str, Any]] = {}
     with transaction.atomic():
         ConversationFact.objects.all().delete()
-        DailyRollup.objects.all().delete()
+        for model, _names in TABLES.values():
+            model._default_manager.all().delete()
         pending: list[ConversationFact] = []
         for fact in all_facts(batch):
             pending.append(fact)
@@ -198,13 +208,14 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
                 pending = []
         ConversationFact.objects.bulk_create(pending)
         facts += len(pending)
-        objs = [
-            DailyRollup(**dict(zip(KEY, key, strict=True)), **values)
-            for key, values in totals.items()
-            if not _empty(values)
-        ]
-        DailyRollup.objects.bulk_create(objs, batch_size=2000)
-        rows = len(objs)
+        for table, (model, names) in TABLES.items():
+            objs = [
+                model(**dict(zip(names, key[1:], strict=True)), **values)
+                for key, values in totals.items()
+                if key[0] == table and not _empty(values)
+            ]
+            model._default_manager.bulk_create(objs, batch_size=2000)
+            rows += len(objs) if table == "main" else 0
     return {"facts": facts, "rollups": rows}
 
 
@@ -218,8 +229,9 @@ def recompute() -> dict[Key, dict[str, Any]]:
 
 def stored() -> dict[Any, dict[str, Any]]:
     out: dict[Any, dict[str, Any]] = {}
-    for row in DailyRollup.objects.all():
-        key = tuple(getattr(row, n) for n in KEY)
-        values = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS}
-        out[key] = {n: v for n, v in values.items() if v}
+    for table, (model, names) in TABLES.items():
+        for row in model._default_manager.all():
+            key = (table, *(getattr(row, n) for n in names))
+            values = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS}
+            out[key] = {n: v for n, v in values.items() if v}
     return out

@@ -264,6 +264,7 @@ def send_claimed(
     own = connection is None
     connection = connection or get_connection(fail_silently=False)
     interval = 60.0 / rate_per_minute if rate_per_minute else 0.0
+    accepted: list[int] = []  # sent, to be recorded with the next row's "sending" commit
     try:
         for index, row in enumerate(rows):
             why_not = _allowed(row, suppressed)
@@ -285,15 +286,16 @@ def send_claimed(
                 _settle(row, State.FAILED, f"could not build: {exc}", from_state=State.CLAIMED)
                 counts.failed += 1
                 continue
-            if not _mark_sending(row):
+            if not _mark_sending(row, accepted):
                 continue  # another worker settled it (lease ran out): not ours any more
             started = time.monotonic()
-            result = _send_one(connection, email, row, counts)
+            result = _send_one(connection, email, row, counts, accepted)
             if result == "reopen":
                 connection = _reopen(connection)
             if interval and index < len(rows) - 1:
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
+        _record_sent(accepted)
         if own:
             try:
                 connection.close()
@@ -314,8 +316,20 @@ def _reopen(connection: Any) -> Any:
     return get_connection(fail_silently=False)
 
 
-def _mark_sending(row: Delivery) -> bool:
+def _record_sent(accepted: list[int]) -> None:
+    if accepted:
+        Delivery.objects.filter(pk__in=accepted, state=State.SENDING).update(
+            state=State.SENT, error="", lease_until=None, sent_at=timezone.now()
+        )
+        accepted.clear()
+
+
+def _mark_sending(row: Delivery, accepted: list[int]) -> bool:
+    """Commit "sending" for ``row`` (and "sent" for the messages the server accepted since the
+    last commit: one commit per message instead of two; a crash in between leaves those
+    "sending", hence uncertain and never resent, which is the at-most-once side)."""
     with transaction.atomic():
+        _record_sent(accepted)
         done = Delivery.objects.filter(pk=row.pk, state=State.CLAIMED).update(
             state=State.SENDING,
             attempts=row.attempts + 1,
@@ -326,7 +340,13 @@ def _mark_sending(row: Delivery) -> bool:
     return bool(done)
 
 
-def _send_one(connection: Any, email: EmailMultiAlternatives, row: Delivery, counts: Counts) -> str:
+def _send_one(
+    connection: Any,
+    email: EmailMultiAlternatives,
+    row: Delivery,
+    counts: Counts,
+    accepted: list[int],
+) -> str:
     """Hand one message over; "reopen" when the connection is not usable any more."""
     try:
         connection.open()  # no-op while it is open: one SMTP session for many messages
@@ -367,7 +387,7 @@ def _send_one(connection: Any, email: EmailMultiAlternatives, row: Delivery, cou
         return "ok"
     if after_send is not None:
         after_send(row)  # tests: a "kill" here leaves the row "sending"
-    _settle(row, State.SENT, "", sent_at=timezone.now())
+    accepted.append(row.pk)
     counts.sent += 1
     return "ok"
 

@@ -1,7 +1,8 @@
 """Live-chat load: visitor → agent delivery latency on kefu, against a bare websockets relay.
 
-    .venv/bin/python bench/chat_load.py [--visitors 1000] [--agents 50] [--rate 200]
+    .venv/bin/python bench/chat_load.py [--visitors 1000] [--agents 50] [--rate 200[,…]]
         [--duration 30] [--modes memory,redis,bare] [--db sqlite|postgres] [--profile DIR]
+        [--what-if NAME …] [--src DIR]
 
 Everything runs on loopback. The bench makes a throwaway data directory and database (a
 temporary SQLite file, or a fresh PostgreSQL database ``kefu_chatload_<random>`` that is dropped
@@ -24,14 +25,20 @@ Measured: the visitors together send ``--rate`` ``msg`` frames per second for ``
 seconds (round-robin over the visitors, each with a unique ``cid``); the latency of a message
 is the time from just before its ``send`` to the moment an agent socket of this same process
 reads the ``{"op": "chat", "message": {"cid": …}}`` frame that carries it. After the window,
-up to ``--drain`` seconds for stragglers; whatever has not arrived by then is lost.
+up to ``--drain`` seconds for stragglers (the percentiles cover these); then up to ``--settle``
+seconds (stopping after ``--settle-idle`` seconds without one) for late frames; what never
+arrives is "never delivered", split by whether kefu stored it (found by ``external_id``) and
+acknowledged it. ``--rate 5,10,20`` measures one window per rate over the same sockets.
 
-Also printed: the visitor's ``ack`` round trip, errors by code, server RSS growth per visitor
-connection (``VmRSS`` after the sockets are open minus before, ÷ connections), server and client
-CPU seconds during the window (``/proc/<pid>/stat``), and kefu ÷ bare ratios. ``--profile DIR``
-runs ``py-spy record`` (if found on PATH, or ``--py-spy PATH``) on every kefu server during the
-window and writes flame graphs plus a top-of-stack summary. It exits non-zero only when the
-harness itself fails; figures are printed, never asserted. Results: docs/benchmarks.md.
+Also printed: the visitor's ``ack`` round trip, errors by code, sockets the server closed,
+server RSS growth per visitor and per agent socket (``VmRSS``), server and client CPU seconds
+during the window (``/proc/<pid>/stat``) and everything else's on the machine (``/proc/stat``),
+server CPU ms per message, and kefu ÷ bare ratios. ``--profile DIR`` runs ``py-spy record``
+(on PATH, or ``--py-spy PATH``) on every kefu server during each window and prints where the
+samples are (by thread, package, function). ``--what-if NAME`` starts kefu through this file
+with a patch applied (src/ untouched; see ``WHAT_IFS``); ``--src DIR`` runs another tree (e.g.
+a ``git archive`` snapshot). It exits non-zero only when the harness itself fails; figures
+are printed, never asserted. Results: docs/benchmarks.md.
 """
 
 from __future__ import annotations

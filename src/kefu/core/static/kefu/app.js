@@ -130,6 +130,7 @@
         else if (data.op && data.op.indexOf("chat") === 0) onChatFrame(data);
         else if (data.op === "inbox") refresh("inbox-list");
         else if (data.op === "viewers") showViewers(data.names || []);
+        else if (data.op === "tiles") htmx.trigger(document.body, "kefu:tiles");
         else if (data.op === "toast" && !document.getElementById("thread")) toast(data.text, data.href);
       };
       socket.onclose = function (ev) {

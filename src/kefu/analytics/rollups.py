@@ -122,9 +122,10 @@ def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
 def _add(target: dict[str, Any], delta: dict[str, Any], sign: int) -> None:
     for name, value in delta.items():
         if name in HISTOGRAMS:
-            hist = dict(target.get(name) or {})
-            merge(hist, value, sign)
-            target[name] = hist
+            hist = target.get(name)
+            if hist is None:
+                target[name] = hist = {}
+            merge(hist, value, sign)  # in place: copying would make the rebuild quadratic-ish
         else:
             # Rounded so that adding and taking out again leaves an exact zero.
             target[name] = round((target.get(name) or 0) + sign * value, 6)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import html
 import re
+import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,13 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 40
 MAX_LIMIT = 50
 SNIPPET_CHARS = 160
-TITLE_WEIGHT = 4.0  # BM25 column weight of the title (and other phrasings) against the body
+SNIPPET_SCAN_CHARS = 4000  # matches are looked for in the body's beginning only
+# Ranking costs a few microseconds per matching row, so a query only keeps the terms whose
+# matches fit this many rows (rarest first): very common words ("我", "怎么", "my") add little
+# to BM25 and would make every article a candidate. Small knowledge bases keep every term.
+CANDIDATE_BUDGET = 2000
+DF_TTL = 120.0  # seconds a term's (capped) document count is trusted
+TITLE_WEIGHT = 2.0  # BM25 column weight of the title (and other phrasings) against the body
 
 
 @dataclass(frozen=True)
@@ -119,13 +127,60 @@ def _fts_phrase(term: list[str], prefix: bool = False) -> str:
     return phrase + "*" if prefix else phrase
 
 
+_doc_freq: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def _capped_count(match: str) -> int:
+    """How many entries match one term, counted up to just over the budget (cached)."""
+    key = (str(connection.settings_dict["NAME"]), match)
+    now = time.monotonic()
+    cached = _doc_freq.get(key)
+    if cached and now - cached[0] < DF_TTL:
+        return cached[1]
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM kb_searchentry"
+            " WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) AS t"
+        )
+    else:
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM kb_search_fts"
+            " WHERE kb_search_fts MATCH %s LIMIT %s)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [match, CANDIDATE_BUDGET + 1])
+        count = int(cursor.fetchone()[0])
+    if len(_doc_freq) > 50_000:
+        _doc_freq.clear()
+    _doc_freq[key] = (now, count)
+    return count
+
+
+def _within_budget(parts: list[str], keep_last: bool = False) -> list[str]:
+    """The query parts to run: rarest first while their matches fit the candidate budget
+    (always at least the rarest one, and the prefix being typed), in their original order."""
+    if len(parts) <= 1:
+        return parts
+    counts = [_capped_count(p) for p in parts]
+    chosen: set[int] = {len(parts) - 1} if keep_last else set()
+    total = counts[-1] if keep_last else 0
+    for i in sorted(range(len(parts)), key=lambda i: counts[i]):
+        if i in chosen:
+            continue
+        if chosen and total + counts[i] > CANDIDATE_BUDGET:
+            break
+        chosen.add(i)
+        total += counts[i]
+    return [p for i, p in enumerate(parts) if i in chosen]
+
+
 def _sqlite_rows(
     terms: list[list[str]], prefix_last: bool, language: str | None, public_only: bool, limit: int
 ) -> list[tuple[int, float]]:
     parts = [_fts_phrase(t) for t in terms]
     if prefix_last:
         parts[-1] = _fts_phrase(terms[-1], prefix=True)
-    match = " OR ".join(parts)
+    match = " OR ".join(_within_budget(parts, keep_last=prefix_last))
     langs = _family_languages(language)
     marks = ", ".join("%s" for _ in langs) or "''"
     sql = (
@@ -151,7 +206,7 @@ def _pg_rows(
     parts = [" <-> ".join(t) for t in terms]
     if prefix_last:
         parts[-1] = " <-> ".join([*terms[-1][:-1], terms[-1][-1] + ":*"])
-    tsquery = " | ".join(f"({p})" for p in parts)
+    tsquery = " | ".join(f"({p})" for p in _within_budget(parts, keep_last=prefix_last))
     langs = _family_languages(language)
     sql = (
         "SELECT e.article_id, ts_rank_cd(e.search_vector, q, 1) AS score"  # noqa: S608
@@ -206,15 +261,17 @@ def suggest(query: str, *, language: str | None = None, limit: int = 5) -> list[
 def _hits(rows: list[tuple[int, float]], terms: list[list[str]]) -> list[Hit]:
     if not rows:
         return []
-    articles = Article.objects.only("title", "body_text").in_bulk([r[0] for r in rows])
+    articles = Article.objects.only("title", "body_text", "language").in_bulk([r[0] for r in rows])
     needles = sorted({"".join(t) if _all_cjk(t) else " ".join(t) for t in terms}, key=len)
     hits = []
     for article_id, score in rows:
         article = articles.get(article_id)
         if article is None:  # deleted meanwhile
             continue
-        body = article.body_text or article.title
-        hits.append(Hit(article_id, score, article.title, snippet(body, needles)))
+        body = (article.body_text or article.title)[:SNIPPET_SCAN_CHARS]
+        # Folding to simplified is slow (pure-Python opencc); only traditional text needs it.
+        traditional = article.language == "zh-hant"
+        hits.append(Hit(article_id, score, article.title, snippet(body, needles, traditional)))
     return hits
 
 
@@ -222,24 +279,34 @@ def _all_cjk(term: list[str]) -> bool:
     return all(not t.isascii() for t in term)
 
 
-def _folded_with_positions(text: str) -> tuple[str, list[int]]:
+def _fold(text: str, traditional: bool) -> str:
+    if traditional:
+        return normalize(text)
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _folded_with_positions(text: str, traditional: bool) -> tuple[str, list[int]]:
     """The normalized text and, for each of its characters, the index of the original one."""
-    folded = normalize(text)
+    folded = _fold(text, traditional)
     if len(folded) == len(text):
         return folded, list(range(len(text)))
     chars: list[str] = []
     positions: list[int] = []
     for i, ch in enumerate(text):
-        piece = normalize(ch)
+        piece = _fold(ch, traditional)
         chars.append(piece)
         positions.extend([i] * len(piece))
     return "".join(chars), positions
 
 
-def snippet(text: str, needles: list[str], width: int = SNIPPET_CHARS) -> str:
-    """A window of ``text`` around the densest matches, HTML-escaped, matches in <mark>."""
+def snippet(
+    text: str, needles: list[str], traditional: bool = True, width: int = SNIPPET_CHARS
+) -> str:
+    """A window of ``text`` around the densest matches, HTML-escaped, matches in <mark>.
+    ``traditional=False`` skips folding to simplified (for text known to be simplified or
+    not Chinese)."""
     text = " ".join(text.split())
-    folded, positions = _folded_with_positions(text)
+    folded, positions = _folded_with_positions(text, traditional)
     spans: list[tuple[int, int]] = []
     for needle in needles:
         if not needle:

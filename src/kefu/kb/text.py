@@ -24,9 +24,7 @@ from kefu.core.text import _t2s
 
 # Runs of letters and digits (any script); everything else separates tokens.
 WORD = re.compile(r"[^\W_]+")
-LATIN = re.compile(r"[a-z]+")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-VOWELS = set("aeiouy")
 LEXICON_KEY = "kb:lexicon-version"
 LEXICON_CHECK_SECONDS = 3.0
 
@@ -41,25 +39,17 @@ def normalize(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light English stemmer: plurals, -ed, -ing, a final e and doubled consonants, so that
-    charge / charges / charged / charging meet. Words of other scripts are left alone."""
+    """A light English stemmer: plurals only (refunds → refund, charges → charge, fees → fee).
+    Stripping -ed / -ing as well cost accuracy on BANKING77 (docs/benchmarks.md). Words of
+    other scripts are left alone."""
     if len(word) <= 3 or not word.isascii() or not word.isalpha():
         return word
     if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        base = word[: -len(suffix)]
-        if word.endswith(suffix) and len(base) >= 3 and VOWELS & set(base):
-            word = base
-            break
-    if word.endswith("e") and len(word) > 3:
-        word = word[:-1]
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in VOWELS | {"l", "s", "z"}:
-        word = word[:-1]
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
     return word
 
 

@@ -1,0 +1,218 @@
+"""Knowledge-base search speed: index build time and query latency at 100,000 articles.
+
+    .venv/bin/python bench/search_speed.py [--articles 100000] [--db sqlite|postgres]
+                                           [--queries 500]
+
+Articles are generated from the FAQ sets' own sentences (../shared/data/faq/, read in place):
+four in five are Chinese (a BQ sentence as the title, five more as the body), one in five
+English (BANKING77), one in ten internal. Every distinct sentence is segmented once with
+``kefu.kb.text.tokens`` and an article's tokens are its sentences' tokens, so generating stays
+fast; the rows are what ``index_article`` would write. Seeding uses ``bulk_create``.
+
+It reports: seeding time (articles), index build time (bulk insert of the search entries, with
+the FTS5 triggers on SQLite or the generated tsvector and GIN index on PostgreSQL, then
+``optimize`` / ``ANALYZE``), the real ``index_article`` rate on a sample, and p50/p95/max of
+``search()`` and ``suggest()`` wall time (results, snippets included) for held-out questions.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+DATA = ROOT.parent / "shared" / "data" / "faq"
+BATCH = 2000
+
+
+def sentences() -> tuple[list[str], list[str], list[str]]:
+    """Chinese sentences (BQ valid), English sentences (BANKING77 train), held-out queries."""
+    zh: set[str] = set()
+    with open(DATA / "bq" / "BQ.valid.data", encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            zh.update(p.strip() for p in parts[:2] if p.strip())
+    with open(DATA / "banking77" / "train.csv", encoding="utf-8", newline="") as f:
+        en = sorted({row["text"].strip() for row in csv.DictReader(f)})
+    queries: list[str] = []
+    with open(DATA / "bq" / "BQ.test.data", encoding="utf-8") as f:
+        queries += [line.split("\t")[0].strip() for line in f][:4000:8]
+    with open(DATA / "banking77" / "test.csv", encoding="utf-8", newline="") as f:
+        queries += [row["text"].strip() for row in csv.DictReader(f)][::30]
+    return sorted(zh), en, queries
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def seed(count: int, rng: random.Random) -> tuple[float, float]:
+    from django.db import connection
+
+    from kefu.kb.models import Article, ArticleGroup, SearchEntry
+    from kefu.kb.text import tokens
+
+    zh, en, _ = sentences()
+    token_cache: dict[str, str] = {}
+
+    def toks(text: str) -> str:
+        if text not in token_cache:
+            token_cache[text] = " ".join(tokens(text))
+        return token_cache[text]
+
+    started = time.perf_counter()
+    entries: list[SearchEntry] = []
+    for start in range(0, count, BATCH):
+        n = min(BATCH, count - start)
+        groups = ArticleGroup.objects.bulk_create(
+            [ArticleGroup(internal=rng.random() < 0.1) for _ in range(n)]
+        )
+        articles = []
+        for i, group in enumerate(groups):
+            pool, language = (en, "en") if rng.random() < 0.2 else (zh, "zh-hans")
+            title, *body = rng.sample(pool, 6)
+            articles.append(
+                Article(
+                    group=group,
+                    language=language,
+                    status=Article.Status.PUBLISHED,
+                    title=title[:255],
+                    slug=f"a{start + i}",
+                    body_text="\n".join(body),
+                )
+            )
+        Article.objects.bulk_create(articles)
+        for article in articles:
+            entries.append(
+                SearchEntry(
+                    article_id=article.pk,
+                    language=article.language,
+                    public=not article.group.internal,
+                    title_tokens=toks(article.title),
+                    body_tokens=" ".join(toks(s) for s in article.body_text.split("\n")),
+                )
+            )
+    seeded = time.perf_counter() - started
+    started = time.perf_counter()
+    SearchEntry.objects.bulk_create(entries, batch_size=BATCH)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("INSERT INTO kb_search_fts(kb_search_fts) VALUES ('optimize')")
+            cursor.execute("ANALYZE")
+        else:
+            cursor.execute("ANALYZE kb_searchentry")
+    return seeded, time.perf_counter() - started
+
+
+def index_rate(sample: int) -> float:
+    """Articles per second through the real ``index_article`` (segmenting included)."""
+    from django.db import transaction
+
+    from kefu.kb.models import Article
+    from kefu.kb.search import index_article
+
+    articles = list(Article.objects.select_related("group__category").order_by("?")[:sample])
+    started = time.perf_counter()
+    for article in articles:
+        with transaction.atomic():
+            index_article(article)
+    return len(articles) / (time.perf_counter() - started)
+
+
+def timed(fn: object, queries: list[str], **kwargs: object) -> list[float]:
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        fn(q, **kwargs)  # type: ignore[operator]
+        times.append(1000 * (time.perf_counter() - started))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--sample", type=int, default=500, help="articles re-indexed one by one")
+    args = parser.parse_args()
+
+    from bench_workspace import make_database
+
+    data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-search-"))
+    db = make_database(args.db, args.pg_server, data_dir)
+    os.environ.update(
+        KEFU_DATABASE_URL=db.url,
+        KEFU_DATA_DIR=str(data_dir),
+        KEFU_DEBUG="0",
+        KEFU_SECRET_KEY=secrets.token_urlsafe(40),
+        KEFU_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="kefu.settings",
+    )
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        from kefu.kb.search import search, suggest
+
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sqlite_version()"
+                if connection.vendor == "sqlite"
+                else "SHOW server_version"
+            )
+            version = f"{connection.vendor} {cursor.fetchone()[0]}"
+        print(
+            f"kefu search_speed: {version}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, {args.articles} articles",
+            file=sys.stderr,
+        )
+        rng = random.Random(7)
+        seeded, built = seed(args.articles, rng)
+        print(f"seeded in {seeded:.1f} s, index built in {built:.1f} s", file=sys.stderr)
+        rate = index_rate(args.sample)
+        queries = sentences()[2]
+        rng.shuffle(queries)
+        queries = queries[: args.queries]
+        timed(search, queries[:20], language="zh-hans")  # warm-up: jieba, caches
+        rows = {
+            "search (reader, lang)": timed(search, queries, language="zh-hans"),
+            "search (agent, no lang)": timed(search, queries, public_only=False),
+            "suggest (prefix)": timed(suggest, [q[: max(2, len(q) // 2)] for q in queries]),
+        }
+        print(f"\n### {version}, {args.articles:,} articles, {len(queries)} queries\n")
+        print(f"- seeding articles (bulk): {seeded:.1f} s")
+        print(f"- index build (bulk insert of search entries + optimize/analyze): {built:.1f} s")
+        print(f"- index_article one by one (segmenting included): {rate:.0f} articles/s\n")
+        print("| operation | p50 ms | p95 ms | max ms | mean ms |")
+        print("|---|---:|---:|---:|---:|")
+        for name, times in rows.items():
+            print(
+                f"| {name} | {statistics.median(times):.1f} | {percentile(times, 95):.1f} | "
+                f"{max(times):.1f} | {statistics.mean(times):.1f} |"
+            )
+    finally:
+        db.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

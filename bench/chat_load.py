@@ -1070,7 +1070,9 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         bare = figures.get(("bare", rate))
         if mode == "bare" or bare is None:
             continue
-        ratios = " / ".join("–" if not b else f"{k / b:.1f}×" for k, b in zip(p, bare, strict=True))
+        ratios = " / ".join(
+            "–" if not b or k != k else f"{k / b:.1f}×" for k, b in zip(p, bare, strict=True)
+        )
         print(f"- {mode} @ {rate:g}/s ÷ bare relay, p50 / p95 / p99: {ratios}")
     for phase in phases:
         s = phase.stats

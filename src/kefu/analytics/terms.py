@@ -24,158 +24,18 @@ from kefu.conversations.models import Conversation, Message
 BASELINE_WEEKS = 8
 MIN_COUNT = 2
 WORD = re.compile(r"^[\w\u4e00-\u9fff]+$")
-STOP = frozenset(
-    [
-        "的",
-        "了",
-        "在",
-        "是",
-        "我",
-        "有",
-        "和",
-        "就",
-        "不",
-        "人",
-        "都",
-        "一",
-        "一个",
-        "上",
-        "也",
-        "很",
-        "到",
-        "说",
-        "要",
-        "去",
-        "你",
-        "会",
-        "着",
-        "没有",
-        "看",
-        "好",
-        "自己",
-        "这",
-        "那",
-        "他",
-        "她",
-        "它",
-        "们",
-        "我们",
-        "你们",
-        "他们",
-        "这个",
-        "那个",
-        "什么",
-        "怎么",
-        "为什么",
-        "吗",
-        "吧",
-        "呢",
-        "啊",
-        "哦",
-        "嗯",
-        "呀",
-        "请",
-        "请问",
-        "谢谢",
-        "您好",
-        "你好",
-        "麻烦",
-        "一下",
-        "可以",
-        "能",
-        "能否",
-        "是否",
-        "已经",
-        "还是",
-        "还",
-        "但是",
-        "但",
-        "因为",
-        "所以",
-        "如果",
-        "或者",
-        "以及",
-        "还有",
-        "就是",
-        "没",
-        "给",
-        "让",
-        "把",
-        "被",
-        "对",
-        "从",
-        "与",
-        "及",
-        "等",
-        "之",
-        "其",
-        "或",
-        "并",
-        "而",
-        "又",
-        "再",
-        "才",
-        "只",
-        "太",
-        "更",
-        "最",
-        "非常",
-        "比较",
-        "现在",
-        "今天",
-        "昨天",
-        "明天",
-        "时候",
-        "问题",
-        "情况",
-        "一直",
-        "需要",
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "is",
-        "are",
-        "was",
-        "it",
-        "this",
-        "that",
-        "with",
-        "be",
-        "have",
-        "has",
-        "i",
-        "you",
-        "we",
-        "my",
-        "your",
-        "please",
-        "hi",
-        "hello",
-        "thanks",
-        "thank",
-        "can",
-        "could",
-        "would",
-        "not",
-        "no",
-        "do",
-        "does",
-        "did",
-        "at",
-        "as",
-        "by",
-        "from",
-        "our",
-        "me",
-    ]
-)
+CJK = re.compile(r"^[\u4e00-\u9fff]+$")
+_STOP_WORDS = """
+    的 了 在 是 我 有 和 就 不 人 都 一 一个 上 也 很 到 说 要 去 你 会 着 没有 看 好 自己 这
+    那 他 她 它 们 我们 你们 他们 这个 那个 什么 怎么 为什么 吗 吧 呢 啊 哦 嗯 呀 请 请问 谢谢
+    您好 你好 麻烦 一下 可以 能 能否 是否 已经 还是 还 但是 但 因为 所以 如果 或者 以及 还有
+    就是 没 给 让 把 被 对 从 与 及 等 之 其 或 并 而 又 再 才 只 太 更 最 非常 比较 现在 今天
+    昨天 明天 时候 问题 情况 一直 需要 以后 之后 然后 显示 出现 感觉 觉得 应该 东西 可能 知道
+    怎么办 帮忙 还要 而且
+    the a an and or of to in on for is are was it this that with be have has i you we my your
+    please hi hello thanks thank can could would not no do does did at as by from our me
+"""
+STOP = frozenset(_STOP_WORDS.split())
 
 
 def monday(day: date) -> date:
@@ -186,11 +46,17 @@ def terms_of(text: str) -> set[str]:
     import jieba
 
     out = set()
+    previous = ""
     for word in jieba.lcut(text.lower()):
         word = word.strip()
         if len(word) < 2 or word in STOP or word.isdigit() or not WORD.match(word):
+            previous = ""
             continue
         out.add(word[:64])
+        # Phrases: two adjacent Chinese words ("固件" + "升级" → "固件升级").
+        if previous and CJK.match(previous) and CJK.match(word):
+            out.add((previous + word)[:64])
+        previous = word
     return out
 
 

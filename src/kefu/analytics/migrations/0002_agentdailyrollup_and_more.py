@@ -3,6 +3,11 @@
 from django.db import migrations, models
 
 
+def clear_rollups(apps, schema_editor):
+    """The rollup's key changes: its rows are dropped (``kefu analytics rebuild`` refills)."""
+    apps.get_model("analytics", "DailyRollup").objects.all().delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -10,6 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(clear_rollups, migrations.RunPython.noop),
         migrations.CreateModel(
             name='AgentDailyRollup',
             fields=[

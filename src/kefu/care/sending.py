@@ -447,6 +447,9 @@ def send_due(
     ``senders`` SMTP connections in parallel (each a thread with its own database connection;
     the claim keeps them from ever taking the same row). Waiting on the mail server's replies
     dominates, so a few connections multiply the rate; a rate limit is shared among them."""
+    if rate_per_minute:
+        # Each connection gets an equal share of the rate, never less than one a second.
+        senders = max(1, min(senders, rate_per_minute // 60))
     if senders <= 1:
         return _send_loop(campaign_id, kinds, batch, rate_per_minute, keep_going)
     import threading

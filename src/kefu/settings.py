@@ -112,7 +112,11 @@ TEMPLATES = [
 
 _default_db = f"sqlite:///{DATA_DIR / 'kefu.sqlite3'}"
 DATABASES = {
-    "default": dj_database_url.parse(env("DATABASE_URL", _default_db), conn_max_age=0),
+    # Connections are kept (and health-checked) rather than opened for every request or
+    # websocket frame: opening SQLite (with its PRAGMAs) cost more than a chat line's writes.
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", _default_db), conn_max_age=600, conn_health_checks=True
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +145,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "kefu.core.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 TASKS = {

@@ -231,8 +231,12 @@ def receive_message(
     external_id: str = "",
     attachments: Sequence[NewAttachment] = (),
     actor: Any = None,
+    timeline: bool = True,
 ) -> Message:
     """A customer wrote to an existing conversation; a solved or waiting one reopens.
+
+    ``timeline=False`` leaves the line out of the customer's timeline (a chat's lines: the
+    timeline shows the chat starting and ending, not every "ok" typed in it).
 
     A closed conversation takes no more messages: the channel opens a follow-up instead.
     """
@@ -260,13 +264,14 @@ def receive_message(
             conversation.solved_at = None
             fields += ["status", "solved_at"]
         conversation.save(update_fields=fields)
-        record(
-            conversation.customer,
-            "message_received",
-            conversation=conversation,
-            channel=message.channel,
-            excerpt=message.body_text[:120],
-        )
+        if timeline:
+            record(
+                conversation.customer,
+                "message_received",
+                conversation=conversation,
+                channel=message.channel,
+                excerpt=message.body_text[:120],
+            )
         if conversation.status != old_status:
             record(
                 conversation.customer,

@@ -26,14 +26,16 @@ from kefu.core.events import (
 @listen(ConversationEvent)
 def push_conversation_event(event: ConversationEvent) -> None:
     groups = [realtime.conversation_group(event.conversation_id)]
-    if not (
+    chat_line = (
         isinstance(event, MessageAdded) and event.channel == Channel.CHAT and event.assignee_id
-    ):
-        # Every line of an assigned live chat would refresh every inbox of the team: the
-        # chat's agent and whoever has it open are told; the inbox hears of chats otherwise.
+    )
+    if not chat_line:
+        # Every line of an assigned live chat would refresh every inbox of the team (and the
+        # agent's own): whoever has the chat open is told here, its agent gets the line from
+        # the chat channel's own frame; inboxes hear of chats on every other change.
         groups += [realtime.team_group(event.team_id), realtime.ADMIN_GROUP]
-    if event.assignee_id:
-        groups.append(realtime.agent_group(event.assignee_id))
+        if event.assignee_id:
+            groups.append(realtime.agent_group(event.assignee_id))
     if isinstance(event, ConversationAssigned):
         groups.append(realtime.team_group(event.previous_team_id))
         if event.previous_assignee_id:

@@ -82,11 +82,27 @@ def publish(groups: list[str], message: dict[str, Any]) -> None:
     except RuntimeError:
         running = None
     loop = _server_loop
-    if loop is None or not loop.is_running():
+    on_server = loop is not None and loop.is_running()
+    if not on_server:
         loop = _publisher()
+    assert loop is not None
     try:
         if running is loop:
             raise RuntimeError("publish() called from the event loop it would block")
-        asyncio.run_coroutine_threadsafe(send_all(), loop).result(timeout=5)
+        future = asyncio.run_coroutine_threadsafe(send_all(), loop)
+        if on_server:
+            # The web server's loop runs for the life of the process: hand the frames over
+            # and go on (they keep their order on that loop). Waiting here made every
+            # database thread stall once per group.
+            future.add_done_callback(lambda f: _log_failure(f, message, groups))
+        else:
+            future.result(timeout=5)  # a command or test may exit right after
     except Exception:
         logger.exception("could not publish %s to %s", message.get("type"), groups)
+
+
+def _log_failure(future: Any, message: dict[str, Any], groups: list[str]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error(
+            "could not publish %s to %s: %r", message.get("type"), groups, future.exception()
+        )

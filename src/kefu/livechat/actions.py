@@ -268,12 +268,14 @@ def visitor_message(
         text = ", ".join(a.filename for a in attachments)
     try:
         return conversation_actions.receive_message(
-            session.conversation,
+            # The action locks and re-reads the row: its key is all it needs.
+            Conversation(pk=session.conversation_id),
             body_text=text,
             channel=Channel.CHAT,
             metadata={"cid": cid},
             external_id=external_id,
             attachments=attachments,
+            timeline=False,
         )
     except ActionError as error:
         raise ChatError("closed", str(error)) from error

@@ -40,6 +40,8 @@ class VisitorConsumer(AsyncWebsocketConsumer):
     session: ChatSession | None
     widget: Widget
 
+    closed = False
+
     async def connect(self) -> None:
         self.session = None
         self.groups_joined: list[str] = []
@@ -75,11 +77,17 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             self.groups_joined.append(group)
 
     async def disconnect(self, code: int) -> None:
+        self.closed = True
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        if self.closed:
+            return  # the socket went away while the frame was on its way
+        try:
+            await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        except RuntimeError:  # the server closed it meanwhile (e.g. a keep-alive timeout)
+            self.closed = True
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
         await self._send({"op": "error", "code": code, "message": message, **extra})
@@ -147,9 +155,9 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             return self._do(op, frame)
 
     def _do(self, op: str, frame: dict[str, Any]) -> dict[str, Any] | None:
-        session = ChatSession.objects.select_related("conversation", "widget", "visitor").get(
-            pk=self.session.pk if self.session else 0
-        )
+        # Re-read the chat's state (an agent may have ended it); the rest is already here.
+        session = ChatSession.objects.get(pk=self.session.pk if self.session else 0)
+        session.widget, session.visitor = self.widget, self.visitor
         self.session = session
         if op == "msg":
             text = frame.get("text")

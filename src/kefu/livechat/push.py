@@ -94,8 +94,7 @@ def typing_to_agent(session: ChatSession) -> None:
 def _live_session(conversation_id: int) -> ChatSession | None:
     return (
         ChatSession.objects.filter(conversation_id=conversation_id)
-        .select_related("visitor", "widget", "conversation__customer")
-        .order_by("-id")
+        .select_related("visitor", "widget")
         .first()
     )
 

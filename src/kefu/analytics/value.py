@@ -213,30 +213,40 @@ def pareto(values: list[CustomerValue], points: int = 20) -> dict[str, Any]:
 
 def complaint_retention(days: int = 90) -> dict[str, Any]:
     """Of the customers whose complaint was resolved more than ``days`` ago, how many came
-    back within ``days`` (contacted again / ordered again), split by fast and slow."""
+    back within ``days`` (contacted again / ordered again), split by fast and slow. Three
+    queries: the complaints, then those customers' conversations and orders."""
     now = timezone.now()
-    complaints = ConversationFact.objects.filter(
-        kind=Kind.COMPLAINT, resolved_day__isnull=False
-    ).values_list("conversation_id", "customer_id", "resolved_day", "resolution_minutes")
+    zone = timezone.get_default_timezone()
+    cutoff = (now - timedelta(days=days)).date()
+    complaints = list(
+        ConversationFact.objects.filter(
+            kind=Kind.COMPLAINT, resolved_day__isnull=False, resolved_day__lt=cutoff
+        ).values_list("conversation_id", "customer_id", "resolved_day", "resolution_minutes")
+    )
+    customers = {c[1] for c in complaints}
+    contacts: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    orders: dict[int, list[datetime]] = defaultdict(list)
+    if customers:
+        for pk, cid, created in ConversationFact.objects.filter(
+            customer_id__in=customers
+        ).values_list("conversation_id", "customer_id", "created_at"):
+            contacts[cid].append((pk, created))
+        for cid, at in Order.objects.filter(customer_id__in=customers).values_list(
+            "customer_id", "ordered_at"
+        ):
+            orders[cid].append(at)
     out: dict[str, dict[str, int]] = {
         speed: {"complaints": 0, "contacted": 0, "ordered": 0, "returned": 0}
         for speed in ("fast", "slow")
     }
-    zone = timezone.get_default_timezone()
-    for cid, customer_id, resolved_day, minutes in complaints:
+    for pk, customer_id, resolved_day, minutes in complaints:
         if resolved_day is None:
             continue
-        resolved_at = datetime.combine(resolved_day, time.max, tzinfo=zone)
-        if resolved_at > now - timedelta(days=days):
-            continue  # too recent to tell
+        start = datetime.combine(resolved_day, time.max, tzinfo=zone)
+        end = start + timedelta(days=days)
         speed = "fast" if (minutes or 0) <= FAST_COMPLAINT_MINUTES else "slow"
-        window = (resolved_at, resolved_at + timedelta(days=days))
-        contacted = (
-            ConversationFact.objects.filter(customer_id=customer_id, created_at__range=window)
-            .exclude(pk=cid)
-            .exists()
-        )
-        ordered = Order.objects.filter(customer_id=customer_id, ordered_at__range=window).exists()
+        contacted = any(o != pk and start <= at <= end for o, at in contacts[customer_id])
+        ordered = any(start <= at <= end for at in orders[customer_id])
         bucket = out[speed]
         bucket["complaints"] += 1
         bucket["contacted"] += int(contacted)

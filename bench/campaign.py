@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--senders", type=int, default=4, help="parallel SMTP connections")
+    parser.add_argument("--senders", type=int, default=8, help="parallel SMTP connections")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -125,7 +125,7 @@ def _attach_surveys(campaign: Campaign) -> None:
 def senders() -> int:
     from django.conf import settings
 
-    return int(getattr(settings, "KEFU_CARE_SENDERS", 4))
+    return int(getattr(settings, "KEFU_CARE_SENDERS", 8))
 
 
 def run(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> str:

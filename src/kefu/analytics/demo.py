@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from kefu.analytics.models import Order
@@ -161,6 +162,16 @@ def _history(rng: random.Random) -> None:
         )
     for plan in plans:
         _conversation(rng, plan, teams, members, now)
+    # A customer is a customer since their first conversation at the latest.
+    first = (
+        Conversation.objects.filter(customer=OuterRef("pk"))
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    for customer in Customer.objects.annotate(first=Subquery(first)).filter(
+        first__lt=F("created_at")
+    ):
+        Customer.objects.filter(pk=customer.pk).update(created_at=customer.first)
 
 
 def _conversation(

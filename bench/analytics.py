@@ -1,0 +1,297 @@
+"""Analytics benchmark: rollup rebuild, the manager's dashboard, the trending-terms job.
+
+    .venv/bin/python bench/analytics.py [--db sqlite|postgres] [--sizes 20000,200000]
+
+It makes its own throwaway database (a temporary SQLite file, or a fresh PostgreSQL database
+``kefu_bench_<random>`` dropped at the end), migrates it and grows it to each size in turn:
+N conversations with five messages each (customer, agent, customer, agent, customer) spread over
+two years, 5 teams, 30 agents, N / 5 customers, Chinese subjects and bodies. At each size it
+prints the time of ``kefu analytics rebuild``'s rollup part (facts + rollups from source), of
+the customer-value job and of the trending-terms job (one week), and the manager dashboard's
+server time (median of runs, test client) and query count with and without filters. It prints
+the load average before and after, since the machine may be shared; it asserts nothing.
+
+Seeding bypasses the actions on purpose (COPY on PostgreSQL, executemany on SQLite): the rows
+have the shape the actions give them; timeline entries are left out (no reopens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_workspace import make_database  # noqa: E402
+
+CHANNELS = ("email", "chat", "web", "phone", "email", "chat")
+KINDS = ("question", "question", "question", "request", "incident", "complaint")
+PRODUCTS = ("扫地机器人 X1", "空气净化器 P3", "智能门锁 L2", "净水器 W5")
+TEXTS = (
+    ("{p} 不充电", "你好，{p} 回到充电座后不充电，指示灯一直闪。"),
+    ("{p} 发货进度", "请问我的订单什么时候发货？物流单号是多少？"),
+    ("{p} 安装预约", "想预约上门安装 {p}，周末可以吗？"),
+    ("{p} 发票", "麻烦开一张增值税发票，抬头是公司名称。"),
+    ("{p} 滤网更换", "{p} 提示更换滤网，原装滤网在哪里买？"),
+    ("{p} 退货", "收到的 {p} 外包装破损，想申请退货。"),
+    ("{p} 噪音很大", "{p} 运行时噪音很大，是不是坏了？"),
+    ("{p} 固件升级后 App 连接失败", "固件升级以后 App 一直连接失败，显示设备离线。"),
+)
+DAYS = 730
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def setup_world(max_size: int) -> dict[str, Any]:
+    from django.contrib.auth.models import User
+
+    from kefu.customers.models import Customer
+    from kefu.staff.models import AgentProfile, Team
+
+    teams = [Team.objects.create(name=f"团队 {i}", slug=f"t{i}") for i in range(5)]
+    agents: dict[int, list[int]] = {t.pk: [] for t in teams}
+    for i in range(30):
+        user = User.objects.create(username=f"agent{i}")
+        profile = AgentProfile.objects.create(user=user, display_name=f"客服 {i}")
+        team = teams[i % 5]
+        profile.teams.add(team)
+        agents[team.pk].append(user.pk)
+    manager = User.objects.create(username="manager")
+    AgentProfile.objects.create(user=manager, role=AgentProfile.Role.ADMIN, display_name="经理")
+    n = max(1, max_size // 5)
+    tiers = ["normal"] * 8 + ["vip", "key_account"]
+    batch = []
+    for i in range(n):
+        batch.append(Customer(name=f"客户{i}", tier=tiers[i % 10], primary_contact=f"c{i}@x.cn"))
+        if len(batch) == 5000:
+            Customer.objects.bulk_create(batch)
+            batch = []
+    Customer.objects.bulk_create(batch)
+    ids = list(Customer.objects.values_list("pk", flat=True))
+    return {"teams": [t.pk for t in teams], "agents": agents, "customers": ids, "manager": manager}
+
+
+def rows(world: dict[str, Any], start: int, end: int, now: Any) -> tuple[list, list]:
+    from kefu.conversations.models import Conversation, Message
+
+    rng = random.Random(start)
+    conv_fields = [f for f in Conversation._meta.concrete_fields]
+    msg_fields = [f for f in Message._meta.concrete_fields if f.column != "id"]
+    convs, msgs = [], []
+    for cid in range(start + 1, end + 1):
+        created = now - timedelta(days=rng.random() * DAYS)
+        team = rng.choice(world["teams"])
+        agent = rng.choice(world["agents"][team])
+        p = rng.choice(PRODUCTS)
+        subject, body = rng.choice(TEXTS)
+        first = created + timedelta(minutes=rng.lognormvariate(3.2, 1.0))
+        times = [created, first]
+        times.append(first + timedelta(hours=rng.random() * 20))
+        times.append(times[-1] + timedelta(minutes=rng.lognormvariate(3.5, 1.0)))
+        times.append(times[-1] + timedelta(minutes=rng.random() * 60))
+        old = created < now - timedelta(days=3)
+        solved = times[-1] + timedelta(hours=1) if old else None
+        values = {
+            "id": cid,
+            "customer_id": rng.choice(world["customers"]),
+            "channel": rng.choice(CHANNELS),
+            "subject": subject.format(p=p),
+            "status": "solved" if old else "open",
+            "priority": "normal",
+            "kind": rng.choice(KINDS),
+            "team_id": team,
+            "assignee_id": agent,
+            "language": "zh-hans",
+            "first_response_due": created + timedelta(hours=2),
+            "resolution_due": created + timedelta(days=2),
+            "satisfaction": rng.choice([None, None, 5, 5, 4, 3, 1]) if old else None,
+            "created_at": created,
+            "updated_at": solved or times[-1],
+            "last_message_at": times[-1],
+            "last_inbound_at": times[-1],
+            "first_responded_at": first,
+            "solved_at": solved,
+        }
+        convs.append(tuple(values.get(f.attname, _default(f)) for f in conv_fields))
+        for k, at in enumerate(times):
+            direction = "in" if k % 2 == 0 else "out"
+            m = {
+                "conversation_id": cid,
+                "direction": direction,
+                "channel": values["channel"],
+                "author_customer_id": values["customer_id"] if direction == "in" else None,
+                "author_agent_id": agent if direction == "out" else None,
+                "body_text": body.format(p=p) if k == 0 else "好的，谢谢。",
+                "body_html": "",
+                "metadata": "{}",
+                "created_at": at,
+            }
+            msgs.append(tuple(m.get(f.attname, _default(f)) for f in msg_fields))
+    return convs, msgs
+
+
+def _default(field: Any) -> Any:
+    value = field.get_default()
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value)
+    return value
+
+
+def insert(table: str, fields: list[Any], data: list[tuple]) -> None:
+    from django.db import connection
+
+    columns = [str(f.column) for f in fields]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", data)
+
+
+def grow(world: dict[str, Any], start: int, end: int, now: Any) -> float:
+    from django.db import connection, transaction
+
+    from kefu.conversations.models import Conversation, Message
+
+    t = time.perf_counter()
+    conv_fields = list(Conversation._meta.concrete_fields)
+    msg_fields = [f for f in Message._meta.concrete_fields if f.column != "id"]
+    step = 50_000
+    for lo in range(start, end, step):
+        hi = min(end, lo + step)
+        convs, msgs = rows(world, lo, hi, now)
+        with transaction.atomic():
+            insert(Conversation._meta.db_table, conv_fields, convs)
+            insert(Message._meta.db_table, msg_fields, msgs)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return time.perf_counter() - t
+
+
+def timed(fn: Any, runs: int = 1) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def dashboard(world: dict[str, Any], query: str, runs: int) -> tuple[float, int]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(world["manager"])
+    client.get("/analytics/?" + query)  # warm-up
+    times = []
+    queries = 0
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            t = time.perf_counter()
+            response = client.get("/analytics/?" + query)
+            times.append(time.perf_counter() - t)
+        assert response.status_code == 200, response.status_code
+        queries = len(captured.captured_queries)
+    return statistics.median(times), queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--sizes", default="20000,200000")
+    parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-analytics-"))
+    db = make_database(args.db, args.pg_server, data_dir)
+    os.environ.update(
+        KEFU_DATABASE_URL=db.url,
+        KEFU_DATA_DIR=str(data_dir),
+        KEFU_DEBUG="1",
+        KEFU_SECRET_KEY=secrets.token_urlsafe(40),
+        KEFU_ALLOWED_HOSTS="testserver,localhost",
+        KEFU_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="kefu.settings",
+    )
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+        from django.utils import timezone
+
+        from kefu.analytics import rollups, terms, value
+        from kefu.analytics.models import DailyRollup
+
+        call_command("migrate", verbosity=0)
+        print(
+            f"kefu bench analytics: {connection.vendor}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, load average {load()}"
+        )
+        now = timezone.now()
+        world = setup_world(max(sizes))
+        team = world["teams"][0]
+        queries = {
+            "30 days, no filter": "period=30d",
+            "30 days, team + channel": f"period=30d&team={team}&channel=email",
+            "90 days, team + tier + kind": f"period=90d&team={team}&tier=vip&kind=question",
+            "12 months by week": "period=365d&grain=week",
+        }
+        print(
+            "| conversations | messages | seed s | rebuild s | rollup rows | values s | "
+            "terms (1 week) s | "
+            + " | ".join(f"dashboard {q}: ms (queries)" for q in queries)
+            + " |"
+        )
+        print("|" + "---|" * (7 + len(queries)))
+        done = 0
+        for size in sizes:
+            seed = grow(world, done, size, now)
+            done = size
+            rebuild_s, _ = timed(rollups.rebuild)
+            values_s, _ = timed(value.refresh_values)
+            terms_s, _ = timed(lambda: terms.refresh_week(terms.monday(timezone.localdate())))
+            cells = []
+            for query in queries.values():
+                ms, n = dashboard(world, query, args.runs)
+                cells.append(f"{ms * 1000:.0f} ({n})")
+            print(
+                f"| {size:,} | {size * 5:,} | {seed:.0f} | {rebuild_s:.1f} | "
+                f"{DailyRollup.objects.count():,} | {values_s:.1f} | {terms_s:.1f} | "
+                + " | ".join(cells)
+                + " |",
+                flush=True,
+            )
+        print(f"load average after: {load()}")
+    finally:
+        db.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,13 +19,37 @@ from kefu.core.events import (
 TILES_EVERY = 2  # seconds: at most one "tiles changed" frame per team group in this window
 
 
-@listen(ConversationEvent)
-def conversation_changed(event: ConversationEvent) -> None:
+REFRESH_AFTER = 10  # seconds: a conversation's events within this window make one refresh
+
+
+def schedule_refresh(conversation_id: int) -> None:
+    """Refresh the conversation's fact soon, once for a burst of events (a chat's lines, an
+    email's message + acknowledgment + SLA marks): a task per event cost more than the
+    events themselves. The task clears the mark before it reads, so nothing is missed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from kefu.analytics.tasks import refresh_conversation
 
-    refresh_conversation.enqueue(event.conversation_id)
+    if not refresh_conversation.get_backend().supports_defer:
+        refresh_conversation.enqueue(conversation_id)  # tests' immediate backend
+        return
+    if cache.add(pending_key(conversation_id), 1, REFRESH_AFTER * 6):
+        refresh_conversation.using(
+            run_after=timezone.now() + timedelta(seconds=REFRESH_AFTER)
+        ).enqueue(conversation_id)
+
+
+def pending_key(conversation_id: int) -> str:
+    return f"kefu:analytics:pending:{conversation_id}"
+
+
+@listen(ConversationEvent)
+def conversation_changed(event: ConversationEvent) -> None:
+    schedule_refresh(event.conversation_id)
     if isinstance(event, ConversationsMerged):
-        refresh_conversation.enqueue(event.source_id)
+        schedule_refresh(event.source_id)
 
 
 @listen(CustomerChanged)

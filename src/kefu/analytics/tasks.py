@@ -9,8 +9,12 @@ from kefu.core.scheduler import every
 
 @task()
 def refresh_conversation(conversation_id: int) -> None:
+    from django.core.cache import cache
+
+    from kefu.analytics.listeners import pending_key
     from kefu.analytics.rollups import refresh
 
+    cache.delete(pending_key(conversation_id))  # events from now on schedule a new refresh
     refresh(conversation_id)
 
 

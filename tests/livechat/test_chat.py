@@ -503,3 +503,14 @@ def test_a_long_ended_chat_is_history_and_errors_speak_the_visitors_language(wid
     assert actions.current_session(chat.visitor) is None  # the widget starts afresh
     bad = start(widget, body["token"], email="not-an-address").json()
     assert bad["error"] == "invalid" and bad["message"] == "這不是有效的電子郵件地址。"
+
+
+def test_panel_of_an_offline_message_says_replies_go_by_email(widget, agent_x):
+    token = new_visitor(widget)["token"]
+    body = {"name": "李雷", "email": "lilei@example.com", "text": "晚上能送货吗？"}
+    conversation_id = post(f"/chat/w/{widget.site_key}/offline", body, token).json()["conversation"]
+    client = Client()
+    client.force_login(agent_x)
+    response = client.get(f"/c/{conversation_id}/chat/")
+    assert response.status_code == 200
+    assert b"email" in response.content or "邮件".encode() in response.content

@@ -379,6 +379,10 @@ def profile_pk(request: HtmxRequest) -> int:
 @agent_required
 def panel(request: HtmxRequest, pk: int) -> HttpResponse:
     """The chat's side panel on the conversation page: state, identity, transfer, invite."""
+    conversation = access_conversation(request.user, pk)
+    if not ChatSession.objects.filter(conversation=conversation).exists():
+        # Left through the widget's offline form (or imported): no live chat to steer.
+        return render(request, "livechat/_panel_offline.html", {"conversation": conversation})
     chat = _chat(request, pk)
     agents = AgentProfile.objects.filter(user__is_active=True).exclude(pk=profile_pk(request))
     return render(

@@ -189,7 +189,9 @@ def progress(campaign: Campaign) -> dict[str, int]:
 
 
 def preview(campaign_or_template: Any, customer: Customer) -> Rendered | None:
-    """The message as this customer would get it (links are placeholders)."""
+    """The message as this customer would get it, except that its unsubscribe and survey
+    links lead nowhere: a preview on screen or a test send to a colleague must not be able to
+    unsubscribe the customer or answer their survey."""
     template = getattr(campaign_or_template, "template", campaign_or_template)
     values = context_for(
         customer,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from kefu.care.models import Consent, Delivery, Purpose, Suppression
 from kefu.core.events import CustomerChanged, emit
@@ -22,6 +23,26 @@ def consent_q(purpose: str, prefix: str = "") -> Q:
 
 def has_consent(customer: Customer, purpose: str) -> bool:
     return bool(getattr(customer, FLAG[Purpose(purpose)]))
+
+
+def unsubscribe(delivery: Delivery) -> None:
+    """One click on a message's unsubscribe link: consent for its purpose is withdrawn
+    (recorded once, however often the link is used) and the delivery is marked."""
+    if has_consent(delivery.customer, delivery.purpose):
+        set_consent(
+            delivery.customer,
+            delivery.purpose,
+            granted=False,
+            source=f"unsubscribe:{delivery.pk}",
+        )
+    Delivery.objects.filter(pk=delivery.pk, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=timezone.now()
+    )
+
+
+def mark_opened(delivery_id: int) -> None:
+    """The tracking pixel of a delivery was loaded (the first time counts)."""
+    Delivery.objects.filter(pk=delivery_id, opened_at__isnull=True).update(opened_at=timezone.now())
 
 
 def normalize(address: str) -> str:

@@ -12,14 +12,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kefu.care import campaigns as campaign_actions
-from kefu.care import segments, tokens
-from kefu.care.consent import set_consent
+from kefu.care import consent, segments, tokens
 from kefu.care.models import Campaign, Delivery, Survey, Template
 from kefu.care.surveys import AlreadyAnswered, answer
 from kefu.core import ratelimit
@@ -82,19 +81,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 def _unsubscribe(request: HttpRequest, delivery: Delivery, token: str) -> HttpResponse:
     if request.method == "POST":
-        if getattr(
-            delivery.customer,
-            "consent_marketing" if delivery.purpose == "marketing" else "consent_email",
-        ):
-            set_consent(
-                delivery.customer,
-                delivery.purpose,
-                granted=False,
-                source=f"unsubscribe:{delivery.pk}",
-            )
-        Delivery.objects.filter(pk=delivery.pk, unsubscribed_at__isnull=True).update(
-            unsubscribed_at=timezone.now()
-        )
+        consent.unsubscribe(delivery)
         return render(request, "care/unsubscribed.html", {"delivery": delivery})
     return render(request, "care/unsubscribe.html", {"delivery": delivery, "token": token})
 
@@ -169,9 +156,7 @@ def _survey(request: HttpRequest, item: Survey) -> HttpResponse:
 def opened(request: HttpRequest, token: str) -> HttpResponse:
     delivery_id = tokens.read(tokens.OPENED, token)
     if delivery_id:
-        Delivery.objects.filter(pk=delivery_id, opened_at__isnull=True).update(
-            opened_at=timezone.now()
-        )
+        consent.mark_opened(delivery_id)
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store"
     return response

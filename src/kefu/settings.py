@@ -195,6 +195,9 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 
 # Uploads: size-limited; attachments are served as downloads, never inline HTML.
 KEFU_MAX_ATTACHMENT_BYTES = int(env("MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024)))
+# A customer's reply reopens a solved conversation within this many days; later it opens a
+# follow-up (and the hourly job closes solved conversations this old).
+KEFU_REOPEN_DAYS = int(env("REOPEN_DAYS", "7"))
 KEFU_CHAT_MAX_UPLOAD_BYTES = int(env("CHAT_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024)))
 # Email larger than this is stored whole but read only as far as its headers.
 KEFU_MAX_PARSE_BYTES = int(env("MAX_PARSE_BYTES", str(25 * 1024 * 1024)))

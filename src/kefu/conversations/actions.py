@@ -245,6 +245,11 @@ def receive_message(
         conversation = _locked(conversation)
         if conversation.status == Status.CLOSED:
             raise ActionError("this conversation is closed; open a follow-up conversation")
+        if not conversation.takes_customer_replies:
+            raise ActionError(
+                f"this conversation was solved more than {settings.KEFU_REOPEN_DAYS} days ago; "
+                "open a follow-up conversation"
+            )
         message = _add_message(
             conversation,
             direction=Message.Direction.IN,
@@ -328,6 +333,8 @@ def send_reply(
         )
         old_status = conversation.status
         new_status = status or (Status.OPEN if old_status == Status.NEW else old_status)
+        if new_status != old_status and new_status in (Status.SOLVED, Status.CLOSED):
+            check_solvable(conversation)
         conversation.status = new_status
         conversation.last_message_at = now
         fields = ["status", "last_message_at", "updated_at"]
@@ -474,6 +481,19 @@ def _pk(obj: Any) -> int | None:
     return obj.pk if obj is not None else None
 
 
+def check_solvable(conversation: Conversation) -> None:
+    """A complaint is solved only once an agent acknowledged it and recorded a resolution
+    note and a root cause (kefu/conversations/complaints.py records them)."""
+    if conversation.kind != Kind.COMPLAINT:
+        return
+    if conversation.acknowledged_at is None:
+        raise ActionError("acknowledge this complaint before solving it")
+    if not conversation.resolution_note.strip() or conversation.root_cause_id is None:
+        raise ActionError(
+            "a complaint needs a resolution note and a root cause before it can be solved"
+        )
+
+
 def set_status(conversation: Conversation, *, actor: Any, status: str) -> Conversation:
     if status not in Status.values:
         raise ActionError(f"unknown status {status!r}")
@@ -486,6 +506,8 @@ def set_status(conversation: Conversation, *, actor: Any, status: str) -> Conver
             raise ActionError("a closed conversation cannot change status")
         if status == Status.NEW:
             raise ActionError("a conversation cannot go back to new")
+        if status in (Status.SOLVED, Status.CLOSED) and old != Status.SOLVED:
+            check_solvable(conversation)
         conversation.status = status
         fields = ["status", "updated_at"]
         if status == Status.SOLVED:

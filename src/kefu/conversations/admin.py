@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from kefu.conversations.models import Conversation
+from kefu.conversations.models import Conversation, RootCause
 
 
 @admin.register(Conversation)
@@ -28,3 +28,13 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(RootCause)
+class RootCauseAdmin(admin.ModelAdmin):
+    """The root-cause categories a complaint is solved under (deactivate, never delete, one
+    that solved complaints use)."""
+
+    list_display = ("name", "position", "active")
+    list_editable = ("position", "active")
+    search_fields = ("name",)

@@ -8,7 +8,7 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
-        from kefu.conversations import push  # noqa: F401  (registers the realtime listener)
+        from kefu.conversations import push, tasks  # noqa: F401  (realtime listener, jobs)
         from kefu.conversations.models import Channel, Kind, Priority, Status
         from kefu.core.labels import register
 

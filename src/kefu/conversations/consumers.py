@@ -95,8 +95,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers mostly listen: a ping keeps proxies from closing an idle socket, and
-        ``{"op": "typing"}`` tells the conversation's other side (a chat visitor) that the
-        agent is writing."""
+        ``{"op": "typing"}`` tells the conversation's other side (a chat visitor, and the
+        other agents who have it open) that the agent is writing."""
         if text_data == "ping":
             if self.conversation_id is not None:
                 viewers.join(
@@ -117,7 +117,11 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 )
 
     async def conversation_typing(self, event: dict[str, Any]) -> None:
-        """Agents do not see each other typing (only the chat visitor does)."""
+        """Collision detection: another agent writing in this conversation's reply box is
+        shown live ("Wang Fang is replying…"), so two agents never answer twice."""
+        if event.get("agent") is None or event.get("agent") == self.scope["user"].pk:
+            return
+        await self.send(text_data=json.dumps({"op": "replying", "who": event.get("who", "")}))
 
     async def workspace_frame(self, event: dict[str, Any]) -> None:
         """A frame built by a channel app for this agent (e.g. a line of one of their chats)."""

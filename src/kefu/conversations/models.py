@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kefu.core.models import Tag
@@ -88,6 +91,33 @@ class Conversation(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
     )
+    split_from = models.ForeignKey(
+        "self",
+        verbose_name=_("split from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="split_into",
+    )
+    # Complaints: a human acknowledges them; solving needs a resolution note and a root cause.
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution_note = models.TextField(_("resolution note"), blank=True)
+    root_cause = models.ForeignKey(
+        "conversations.RootCause",
+        verbose_name=_("root cause"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     last_message_at = models.DateTimeField(_("last message"), null=True, blank=True)
@@ -102,6 +132,12 @@ class Conversation(models.Model):
             models.Index(fields=["-last_message_at", "-id"], name="conversation_recent_idx"),
             models.Index(fields=["team", "status", "-last_message_at"]),
             models.Index(fields=["assignee", "status", "-last_message_at"]),
+            # The supervisors' open-complaints view.
+            models.Index(
+                fields=["kind", "created_at"],
+                name="conversation_complaint_idx",
+                condition=models.Q(kind="complaint"),
+            ),
         ]
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
@@ -116,6 +152,63 @@ class Conversation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def is_complaint(self) -> bool:
+        return self.kind == Kind.COMPLAINT
+
+    @property
+    def takes_customer_replies(self) -> bool:
+        """Whether a customer's reply belongs here (reopening it if solved) or opens a
+        follow-up: closed conversations never take one, solved ones only within
+        ``KEFU_REOPEN_DAYS`` of being solved."""
+        if self.status == Status.CLOSED:
+            return False
+        if self.status == Status.SOLVED and self.solved_at is not None:
+            days = settings.KEFU_REOPEN_DAYS
+            return timezone.now() - self.solved_at <= timedelta(days=days)
+        return True
+
+
+class RootCause(models.Model):
+    """A category a solved complaint is filed under (configured in the admin)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveIntegerField(_("position"), default=100)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("root cause")
+        verbose_name_plural = _("root causes")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationLink(models.Model):
+    """Two related conversations (symmetric: stored once, lower id first)."""
+
+    low = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    high = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["low", "high"], name="conversation_link_unique"),
+            models.CheckConstraint(
+                condition=models.Q(low__lt=models.F("high")), name="conversation_link_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["high"], name="conversation_link_high_idx")]
+        verbose_name = _("conversation link")
+        verbose_name_plural = _("conversation links")
+
+    def __str__(self) -> str:
+        return f"#{self.low_id} ↔ #{self.high_id}"
 
 
 class Message(models.Model):

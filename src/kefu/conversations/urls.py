@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kefu.conversations import portal, views
+from kefu.conversations import portal, views, workflow_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,17 @@ urlpatterns = [
     path("c/<int:pk>/kind/", views.change, {"field": "kind"}, name="conversation_kind"),
     path("c/<int:pk>/tags/", views.tags, name="conversation_tags"),
     path("c/<int:pk>/merge/", views.merge, name="conversation_merge"),
+    path("c/<int:pk>/split/", workflow_views.split_view, name="conversation_split"),
+    path("c/<int:pk>/links/", workflow_views.link, name="conversation_link"),
+    path(
+        "c/<int:pk>/links/<int:other>/delete/",
+        workflow_views.unlink,
+        name="conversation_unlink",
+    ),
+    path("c/<int:pk>/acknowledge/", workflow_views.acknowledge, name="complaint_acknowledge"),
+    path("c/<int:pk>/resolve/", workflow_views.resolve, name="complaint_resolve"),
+    path("inbox/bulk/", workflow_views.bulk_view, name="inbox_bulk"),
+    path("complaints/", workflow_views.complaints_view, name="complaints"),
     path("c/<int:pk>/m/<int:message_id>/", views.message_fragment, name="message_fragment"),
     path("c/<int:pk>/attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("portal/", portal.home, name="portal"),

@@ -67,6 +67,13 @@ def inbox(request: HtmxRequest) -> HttpResponse:
         },
         "tags": Tag.objects.all(),
     }
+    if not request.htmx:  # the bulk-action bar
+        context["agents"] = (
+            AgentProfile.objects.filter(user__is_active=True)
+            .select_related("user")
+            .order_by("display_name", "user__username")
+        )
+        context["teams"] = Team.objects.all()
     template = "conversations/_inbox_list.html" if request.htmx else "conversations/inbox.html"
     return render(request, template, context)
 
@@ -85,8 +92,13 @@ def _assignable(conversation: Any) -> tuple[Any, Any]:
 
 
 def _props_context(request: HtmxRequest, conversation: Any) -> dict[str, Any]:
+    from kefu.conversations.complaints import root_causes
+    from kefu.conversations.links import linked_conversations
+
     agents, teams = _assignable(conversation)
     return {
+        "linked": list(linked_conversations(conversation, request.user)),
+        "root_causes": list(root_causes()) if conversation.is_complaint else [],
         "conversation": conversation,
         "agents": agents,
         "teams": teams,

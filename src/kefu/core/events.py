@@ -82,6 +82,29 @@ class ConversationsMerged(ConversationEvent):
 
 
 @dataclass(frozen=True)
+class ConversationSplit(ConversationEvent):
+    """Messages of this conversation moved into a new one (``new_id``)."""
+
+    new_id: int
+    message_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConversationsLinked(ConversationEvent):
+    """This conversation was linked to (or, ``linked=False``, unlinked from) ``other_id``."""
+
+    other_id: int
+    linked: bool = True
+
+
+@dataclass(frozen=True)
+class ComplaintHandled(ConversationEvent):
+    """A complaint was acknowledged by an agent, or its resolution recorded."""
+
+    what: str  # "acknowledged" or "resolution"
+
+
+@dataclass(frozen=True)
 class Rated(ConversationEvent):
     score: int
     source: str  # "chat", "survey", …

@@ -12,9 +12,12 @@ from kefu.service.models import (
 
 @admin.register(CannedReply)
 class CannedReplyAdmin(admin.ModelAdmin):
-    list_display = ("shortcut", "title", "team", "active")
-    list_filter = ("active", "team")
+    """Validated on save (``CannedReply.clean``: known placeholders only, valid tags)."""
+
+    list_display = ("shortcut", "title", "owner", "team", "set_status", "active")
+    list_filter = ("active", "team", ("owner", admin.EmptyFieldListFilter))
     search_fields = ("shortcut", "title", "body")
+    raw_id_fields = ("owner",)
 
 
 class WorkingHoursInline(admin.TabularInline):

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
-from kefu.conversations.models import Channel, Kind, Priority
+from kefu.conversations.models import Channel, Kind, Priority, Status
 from kefu.customers.models import Tier
 from kefu.service.calendars import BusinessCalendar, CalendarDay, WorkingHours
 
@@ -27,14 +27,47 @@ __all__ = [
 ]
 
 
+# What a macro may set the status to (never back to new; closing is not an agent's shortcut).
+MACRO_STATUSES = [(v, label) for v, label in Status.choices if v not in ("new", "closed")]
+
+
 class CannedReply(models.Model):
-    """A stock answer an agent inserts by typing ``/shortcut`` in the composer."""
+    """A macro: a stock answer an agent inserts by typing ``/shortcut`` in any reply box, with
+    ``{{customer.name}}``-style placeholders (kefu/service/macros.py) and optional actions
+    applied to the conversation when it is used. Personal (``owner`` set) or shared."""
 
     shortcut = models.SlugField(
-        _("shortcut"), max_length=40, unique=True, allow_unicode=True, help_text=_("Typed as /…")
+        _("shortcut"), max_length=40, allow_unicode=True, help_text=_("Typed as /…")
     )
     title = models.CharField(_("title"), max_length=100)
-    body = models.TextField(_("text"))
+    body = models.TextField(
+        _("text"),
+        help_text=_(
+            "Placeholders: {{customer.name}}, {{customer.tier}}, {{customer.preferences}}, "
+            "{{conversation.reference}}, {{conversation.subject}}, {{agent.name}}…"
+        ),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="macros",
+        help_text=_("Empty: shared with every agent (of the team, if one is set)."),
+    )
+    set_status = models.CharField(
+        _("then set the status to"), max_length=10, choices=MACRO_STATUSES, blank=True
+    )
+    set_priority = models.CharField(
+        _("then set the priority to"), max_length=10, choices=Priority.choices, blank=True
+    )
+    add_tags = models.CharField(
+        _("then add the tags"),
+        max_length=255,
+        blank=True,
+        help_text=_("Comma-separated."),
+    )
     team = models.ForeignKey(
         "staff.Team",
         verbose_name=_("team"),
@@ -48,11 +81,26 @@ class CannedReply(models.Model):
 
     class Meta:
         ordering = ["shortcut"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shortcut"],
+                condition=models.Q(owner__isnull=True),
+                name="canned_shared_shortcut_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "shortcut"], name="canned_personal_shortcut_unique"
+            ),
+        ]
         verbose_name = _("canned reply")
         verbose_name_plural = _("canned replies")
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+    def clean(self) -> None:
+        from kefu.service.macros import check_macro
+
+        check_macro(self)
 
 
 class Target(models.TextChoices):

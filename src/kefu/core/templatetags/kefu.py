@@ -37,6 +37,12 @@ EVENT_LABELS = {
     "sla_breached": _("recorded an SLA breach"),
     "sla_escalated": _("escalated"),
     "sla_resumed": _("resumed the SLA clocks"),
+    "conversation_split": _("split messages into a new conversation"),
+    "conversation_split_from": _("split this conversation off"),
+    "conversation_linked": _("linked a related conversation"),
+    "conversation_unlinked": _("unlinked a related conversation"),
+    "complaint_acknowledged": _("acknowledged the complaint"),
+    "complaint_resolution": _("recorded the complaint's resolution"),
 }
 
 

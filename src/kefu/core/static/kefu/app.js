@@ -130,6 +130,7 @@
         else if (data.op && data.op.indexOf("chat") === 0) onChatFrame(data);
         else if (data.op === "inbox") refresh("inbox-list");
         else if (data.op === "viewers") showViewers(data.names || []);
+        else if (data.op === "replying") showReplying(data.who || "");
         else if (data.op === "tiles") htmx.trigger(document.body, "kefu:tiles");
         else if (data.op === "toast" && !document.getElementById("thread")) toast(data.text, data.href);
       };
@@ -182,70 +183,125 @@
     setupComposer(isChat);
   });
 
-  // Canned replies: "/shortcut" in the reply box offers the matching stock answers.
+  // Macros: "/shortcut" in any reply box (reply, note) offers the matching macros; picking one
+  // replaces the "/shortcut" with its text filled in for this conversation (the server renders
+  // the placeholders) and applies its actions (status, priority, tags) there.
   var cannedBox = null;
   function cannedOpen() { return cannedBox && !cannedBox.hidden && cannedBox.children.length > 0; }
+  function shortcutAt(area) {
+    var before = area.value.slice(0, area.selectionStart);
+    var m = before.match(/(^|\s)\/([^\s\/]{0,40})$/);
+    return m ? { q: m[2], start: before.length - m[2].length - 1, end: area.selectionStart } : null;
+  }
+  function showReplying(who) {
+    var box = document.getElementById("replying");
+    if (!box) return;
+    box.textContent = (box.getAttribute("data-label") || "").replace("%(name)s", who);
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.hidden = true; }, 5000);
+  }
   function setupComposer(isChat) {
-    var area = document.querySelector("#reply-form textarea");
-    if (!area) return;
+    var areas = document.querySelectorAll("#reply-form textarea, #note-form textarea");
+    if (!areas.length) return;
     cannedBox = document.createElement("ul");
     cannedBox.className = "canned-menu";
+    cannedBox.id = "canned-menu";
     cannedBox.hidden = true;
-    area.parentNode.insertBefore(cannedBox, area.nextSibling);
     var lastTyping = 0;
     var pending = null;
+    var current = null;  // the textarea the menu belongs to
     function pick(item) {
-      area.value = item.body;
+      var area = current;
       cannedBox.hidden = true;
-      area.focus();
+      if (!area) return;
+      var at = shortcutAt(area) || { start: area.selectionStart, end: area.selectionStart };
+      var body = new URLSearchParams({ conversation: String(pageConversation() || "") });
+      fetch("/canned/" + item.id + "/use/", {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() }
+      }).then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); })
+        .then(function (res) {
+          if (!res.ok) { toast(res.data.error || "error"); return; }
+          var text = res.data.body;
+          area.value = area.value.slice(0, at.start) + text + area.value.slice(at.end);
+          var caret = at.start + text.length;
+          area.setSelectionRange(caret, caret);
+          area.focus();
+          area.dispatchEvent(new Event("change", { bubbles: true }));
+          (res.data.failed || []).forEach(function (f) { toast("/" + item.shortcut + ": " + f.error); });
+          if ((res.data.applied || []).length) refresh("conv-props", "outerHTML");
+        }).catch(function () {});
     }
-    area.addEventListener("input", function () {
-      var now = Date.now();
-      if (isChat && socketRef && socketRef.readyState === 1 && now - lastTyping > 1500) {
-        lastTyping = now;
-        socketRef.send('{"op":"typing"}');
-      }
-      var m = area.value.match(/^\/([^\s]{0,40})$/);
-      if (!m) { cannedBox.hidden = true; return; }
-      clearTimeout(pending);
-      pending = setTimeout(function () {
-        fetch("/canned/?q=" + encodeURIComponent(m[1]), { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : { replies: [] }; })
-          .then(function (data) {
-            cannedBox.textContent = "";
-            (data.replies || []).forEach(function (item, i) {
-              var li = document.createElement("li");
-              li.className = i === 0 ? "on" : "";
-              var key = document.createElement("strong");
-              key.textContent = "/" + item.shortcut;
-              var title = document.createElement("span");
-              title.textContent = " " + item.title;
-              li.appendChild(key); li.appendChild(title);
-              li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(item); });
-              li._item = item;
-              cannedBox.appendChild(li);
-            });
-            cannedBox.hidden = cannedBox.children.length === 0;
-          }).catch(function () {});
-      }, 150);
-    });
-    area.addEventListener("keydown", function (ev) {
-      if (!cannedOpen()) return;
-      var items = Array.prototype.slice.call(cannedBox.children);
-      var at = items.findIndex(function (li) { return li.classList.contains("on"); });
-      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
-        ev.preventDefault();
-        var next = (at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
-        items.forEach(function (li, i) { li.classList.toggle("on", i === next); });
-      } else if (ev.key === "Enter" || ev.key === "Tab") {
-        ev.preventDefault();
-        ev.stopPropagation();
-        pick(items[Math.max(at, 0)]._item);
-      } else if (ev.key === "Escape") {
-        cannedBox.hidden = true;
-      }
+    areas.forEach(function (area) {
+      area.addEventListener("input", function () {
+        var now = Date.now();
+        if (area.form && area.form.id === "reply-form" && socketRef && socketRef.readyState === 1 &&
+            now - lastTyping > 1500) {
+          lastTyping = now;
+          socketRef.send('{"op":"typing"}');
+        }
+        var m = shortcutAt(area);
+        if (!m) { cannedBox.hidden = true; return; }
+        current = area;
+        if (cannedBox.parentNode !== area.parentNode || cannedBox.previousSibling !== area) {
+          area.parentNode.insertBefore(cannedBox, area.nextSibling);
+        }
+        clearTimeout(pending);
+        pending = setTimeout(function () {
+          fetch("/canned/?q=" + encodeURIComponent(m.q), { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.json() : { replies: [] }; })
+            .then(function (data) {
+              cannedBox.textContent = "";
+              (data.replies || []).forEach(function (item, i) {
+                var li = document.createElement("li");
+                li.className = i === 0 ? "on" : "";
+                li.setAttribute("data-shortcut", item.shortcut);
+                var key = document.createElement("strong");
+                key.textContent = "/" + item.shortcut;
+                var title = document.createElement("span");
+                title.textContent = " " + item.title;
+                li.appendChild(key); li.appendChild(title);
+                if (item.personal) { var mine = document.createElement("em"); mine.textContent = " ★"; li.appendChild(mine); }
+                if (item.actions && item.actions.length) {
+                  var acts = document.createElement("small");
+                  acts.textContent = " · " + item.actions.join(" · ");
+                  li.appendChild(acts);
+                }
+                li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(item); });
+                li._item = item;
+                cannedBox.appendChild(li);
+              });
+              cannedBox.hidden = cannedBox.children.length === 0;
+            }).catch(function () {});
+        }, 150);
+      });
+      area.addEventListener("keydown", function (ev) {
+        if (!cannedOpen() || current !== area) return;
+        var items = Array.prototype.slice.call(cannedBox.children);
+        var at = items.findIndex(function (li) { return li.classList.contains("on"); });
+        if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+          ev.preventDefault();
+          var next = (at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
+          items.forEach(function (li, i) { li.classList.toggle("on", i === next); });
+        } else if (ev.key === "Enter" || ev.key === "Tab") {
+          ev.preventDefault();
+          ev.stopPropagation();
+          pick(items[Math.max(at, 0)]._item);
+        } else if (ev.key === "Escape") {
+          cannedBox.hidden = true;
+        }
+      });
+      area.addEventListener("blur", function () { setTimeout(function () { cannedBox.hidden = true; }, 150); });
     });
   }
+
+  // Inbox: "select all" for the bulk-action bar.
+  document.addEventListener("change", function (ev) {
+    var all = ev.target.closest && ev.target.closest("[data-select-all]");
+    if (!all) return;
+    document.querySelectorAll("#inbox-rows .pick").forEach(function (box) { box.checked = all.checked; });
+  });
 
   document.addEventListener("htmx:afterRequest", function (ev) {
     var form = ev.detail.elt;

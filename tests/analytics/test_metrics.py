@@ -19,19 +19,20 @@ first response 1 of 2 with a due time; resolution SLA 1 of 1; reopened 1 of 3 cr
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.http import QueryDict
 
 from kefu.analytics.filters import Filters
-from kefu.analytics.metrics import report
+from kefu.analytics.metrics import pieces, report
 from kefu.analytics.models import ConversationFact
-from kefu.analytics.rollups import recompute, refresh, stored
+from kefu.analytics.rollups import rebuild, recompute, refresh, stored
 from kefu.conversations import actions
 from kefu.conversations.models import Conversation, Message
 from kefu.customers.models import TimelineEntry
 from kefu.service.calendars import BusinessCalendar, WorkingHours
+from tests.analytics.test_rollups_property import assert_levels_add_up
 
 SH = zoneinfo.ZoneInfo("Asia/Shanghai")
 pytestmark = pytest.mark.django_db
@@ -170,3 +171,30 @@ def test_wall_clock_without_a_calendar(team_x, agent_x, customer, commit):
 
 def test_rollups_equal_recomputation(fixture):
     assert stored() == recompute()
+    assert_levels_add_up()  # two weeks (2–8 and 9–15 March) and a month
+    weeks = {k[2] for k in stored() if k[0] == "main" and k[1] == "week"}
+    assert weeks == {date(2026, 3, 2), date(2026, 3, 9)}
+    rebuild()
+    assert stored() == recompute()
+
+
+def test_pieces_cover_a_period_once_with_the_fewest_rows():
+    # 20 Jan – 10 Apr 2026: January's days (no whole week left in it),
+    # February and March whole, then April's days (the week of the 6th is cut by the end).
+    parts = pieces(date(2026, 1, 20), date(2026, 4, 10), "month")
+    assert parts == [
+        ("day", date(2026, 1, 20), date(2026, 1, 25)),
+        ("day", date(2026, 1, 26), date(2026, 1, 31)),  # a week cut by the month's end
+        ("month", date(2026, 2, 1), date(2026, 2, 28)),
+        ("month", date(2026, 3, 1), date(2026, 3, 31)),
+        ("day", date(2026, 4, 1), date(2026, 4, 5)),
+        ("day", date(2026, 4, 6), date(2026, 4, 10)),
+    ]
+    days = set()
+    for _grain, first, last in parts:
+        d = first
+        while d <= last:
+            assert d not in days
+            days.add(d)
+            d += timedelta(days=1)
+    assert min(days) == date(2026, 1, 20) and max(days) == date(2026, 4, 10)

@@ -1,4 +1,5 @@
-"""Rollups kept by the listeners equal a recomputation from source, whatever happened."""
+"""Rollups kept by the listeners equal a recomputation from source, whatever happened, at every
+grain (day, week, month) and in every shape (full rows, one dimension, totals; per tag)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kefu.analytics.models import AgentDailyRollup, ConversationFact, DailyRollup
-from kefu.analytics.rollups import rebuild, recompute, stored
+from kefu.analytics.models import ALL, AgentDailyRollup, ConversationFact, DailyRollup
+from kefu.analytics.rollups import _add, period_start, rebuild, recompute, stored
 from kefu.conversations import actions
 from kefu.conversations.models import Conversation
 from kefu.core.errors import ActionError
@@ -31,6 +32,12 @@ STEPS = st.lists(
         st.tuples(st.just("team"), st.integers(0, 5), st.booleans()),
         st.tuples(st.just("kind"), st.integers(0, 5), st.sampled_from(["complaint", "request"])),
         st.tuples(st.just("tier"), st.sampled_from(["vip", "normal", "key_account"])),
+        st.tuples(
+            st.just("tag"),
+            st.integers(0, 5),
+            st.sampled_from(["扫地机器人", "refund"]),
+            st.booleans(),
+        ),
     ),
     min_size=1,
     max_size=14,
@@ -92,8 +99,31 @@ def test_rollups_equal_recomputation(steps, team_x, team_y, agent_x, commit):
                     )
                 elif what == "kind":
                     actions.set_kind(c, actor=agent_x, kind=step[2])
+                elif what == "tag":
+                    change = {"add" if step[3] else "remove": [step[2]]}
+                    actions.tag(c, actor=agent_x, **change)
             except ActionError:
                 pass  # e.g. a closed conversation takes no more messages
     assert normalized(stored()) == normalized(recompute())
-    rebuild()
+    rebuild()  # day rows from the facts, weeks, months and summed shapes from the day rows
     assert normalized(stored()) == normalized(recompute())
+    assert_levels_add_up()
+
+
+def assert_levels_add_up():
+    """Every week, month and summed-shape row is the sum of the full day rows under it."""
+    rows = normalized(stored())
+    for key, values in rows.items():
+        if key[0] != "main" or (key[1] == "day" and ALL not in key[5:]):
+            continue
+        grain, first, tag, team, *dims = key[1:]
+        total = {}
+        for k, v in rows.items():
+            if k[0] != "main" or k[1] != "day" or ALL in k[5:] or k[3:5] != (tag, team):
+                continue
+            if period_start(k[2], grain) != first:
+                continue
+            if any(d != ALL and d != kd for d, kd in zip(dims, k[5:], strict=True)):
+                continue
+            _add(total, v, 1)
+        assert normalized({key: {n: x for n, x in total.items() if x}}) == {key: values}

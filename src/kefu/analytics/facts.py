@@ -98,9 +98,11 @@ def build_fact(
     messages: Iterable[tuple[str, datetime]],
     reopens: int,
     chat: tuple[datetime, datetime | None, datetime | None] | None,
+    tags: Iterable[int] = (),
 ) -> ConversationFact:
     """The fact of one conversation from its row, its (direction, time) messages in order
-    (notes left out), its reopen count and its chat session (queued, accepted, ended)."""
+    (notes left out), its reopen count, its chat session (queued, accepted, ended) and its
+    tag ids."""
     replies = inbound = 0
     waiting_since: datetime | None = None
     answered_once = False
@@ -169,6 +171,7 @@ def build_fact(
         satisfaction=row.satisfaction,
         chat_wait_seconds=wait,
         chat_missed=missed,
+        tags=sorted(set(tags)),
     )
 
 
@@ -201,6 +204,19 @@ def _chats(conversation_ids: list[int] | None = None) -> dict[int, tuple[Any, An
     }
 
 
+def _tags(lo: int, hi: int) -> dict[int, list[int]]:
+    """Tag ids of the conversations with ids from ``lo`` to ``hi``."""
+    through = Conversation.tags.through
+    out: dict[int, list[int]] = {}
+    for cid, tag in (
+        through.objects.filter(conversation_id__gte=lo, conversation_id__lte=hi)
+        .order_by()
+        .values_list("conversation_id", "tag_id")
+    ):
+        out.setdefault(cid, []).append(tag)
+    return out
+
+
 def fact_for(conversation_id: int) -> ConversationFact | None:
     """The fact of one conversation as it is now (None when it no longer exists)."""
     values = Conversation.objects.filter(pk=conversation_id).values_list(*ROW_FIELDS).first()
@@ -218,6 +234,7 @@ def fact_for(conversation_id: int) -> ConversationFact | None:
         messages,
         _reopen_counts([conversation_id]).get(conversation_id, 0),
         chat,
+        _tags(conversation_id, conversation_id).get(conversation_id, ()),
     )
 
 
@@ -245,10 +262,13 @@ def all_facts(batch: int = 5000) -> Iterator[ConversationFact]:
             .iterator(chunk_size=20000)
         ):
             by_conversation.setdefault(cid, []).append((at, mid, direction))
+        tags = _tags(lo, hi)
         for values in rows:
             row = ConversationRow(*values)
             messages = [(d, at) for at, _mid, d in sorted(by_conversation.get(row.id, ()))]
-            yield build_fact(row, messages, reopens.get(row.id, 0), chats.get(row.id))
+            yield build_fact(
+                row, messages, reopens.get(row.id, 0), chats.get(row.id), tags.get(row.id, ())
+            )
         last_id = hi
 
 

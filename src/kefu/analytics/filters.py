@@ -15,7 +15,7 @@ from kefu.staff.access import sees_all_teams, team_ids
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 GRAINS = ("day", "week", "month")
-DIMENSIONS = ("team", "channel", "tier", "kind", "agent")
+DIMENSIONS = ("team", "channel", "tier", "kind", "tag", "agent")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Filters:
     channel: str = ""
     tier: str = ""
     kind: str = ""
+    tag: int | None = None  # a conversation tag: products are tags (there is no product model)
     agent: int | None = None
     allowed_teams: frozenset[int] | None = None  # None: every team
 
@@ -63,18 +64,21 @@ class Filters:
             channel=params.get("channel", "")[:10],
             tier=params.get("tier", "")[:16],
             kind=params.get("kind", "")[:16],
+            tag=_int(params.get("tag")),
             agent=_int(params.get("agent")),
             allowed_teams=allowed,
         )
 
-    def q(self, table: str = "main") -> Q:
-        """Rollup rows of the period and dimensions (``table``: "main" or "agent")."""
-        return Q(day__gte=self.start, day__lte=self.end) & self.scope_q(table=table)
+    @property
+    def dims(self) -> dict[str, str]:
+        """The channel, kind and tier filters that are set."""
+        return {n: getattr(self, n) for n in ("channel", "kind", "tier") if getattr(self, n)}
 
     def scope_q(self, prefix: str = "", facts: bool = False, table: str = "facts") -> Q:
         """The dimensions as a condition. Facts hold every dimension ("no team" and
-        "unassigned" are nulls there, zeros in rollups); the main rollup has no agent, the
-        agents' rollup only team and agent."""
+        "unassigned" are nulls there, zeros in rollups; tags are read from the conversations);
+        for the main rollup only the team (its other dimensions are read by shape, see
+        ``metrics``), for the agents' rollup team and agent."""
         facts = facts or table == "facts"
         q = Q()
         if self.allowed_teams is not None:
@@ -85,7 +89,7 @@ class Filters:
                 **{f"{prefix}team_id__isnull": True} if none else {f"{prefix}team_id": self.team}
             )
         for name in ("channel", "tier", "kind"):
-            if getattr(self, name) and table != "agent":
+            if getattr(self, name) and facts:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
         if self.agent is not None and table != "main":
             none = facts and self.agent == 0
@@ -99,7 +103,7 @@ class Filters:
         out = {"period": f.period, "grain": f.grain}
         if f.period == "custom":
             out |= {"from": f.start.isoformat(), "to": f.end.isoformat()}
-        for name in ("team", "channel", "tier", "kind", "agent"):
+        for name in ("team", "channel", "tier", "kind", "tag", "agent"):
             value = getattr(f, name)
             if value not in (None, ""):
                 out[name] = str(value)

@@ -1,4 +1,6 @@
-"""Figures from the daily rollups (one query for the period; never messages)."""
+"""Figures from the rollups: a few queries whatever the period, each reading the coarsest rows
+that cover it (months, weeks, the days at its edges) in the shape its filters need; never
+messages, never a row per day of a long period."""
 
 from __future__ import annotations
 
@@ -7,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from kefu.analytics.filters import Filters
-from kefu.analytics.models import AgentDailyRollup, DailyRollup
-from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile
+from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
+from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile, period_start
 
-MAIN_DIMS = ("team_id", "channel", "kind", "tier")
-COLUMNS = ("day", *MAIN_DIMS, *COUNTERS, *HISTOGRAMS)
-AGENT_COLUMNS = ("day", "team_id", "agent_id", *COUNTERS, *HISTOGRAMS)
+MAIN_DIMS = ("channel", "kind", "tier")
+COLUMNS = ("day", "tag_id", "team_id", *MAIN_DIMS, *COUNTERS, *HISTOGRAMS)
+AGENT_KEY = ("day", "team_id", "agent_id")
+AGENT_COLUMNS = (*AGENT_KEY, *COUNTERS, *HISTOGRAMS)
 
 
 # What a breakdown row and a point of the series show: summing only these keeps the
@@ -82,11 +85,7 @@ class Totals:
 
 
 def bucket_start(day: date, grain: str) -> date:
-    if grain == "week":
-        return day - timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    return day
+    return period_start(day, grain)
 
 
 def _buckets(f: Filters) -> list[date]:
@@ -98,6 +97,78 @@ def _buckets(f: Filters) -> list[date]:
             out.append(b)
         day += timedelta(days=1)
     return out
+
+
+def next_start(first: date, grain: str) -> date:
+    """The first day of the period after the one starting on ``first``."""
+    if grain == "month":
+        return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first + timedelta(days=7 if grain == "week" else 1)
+
+
+Piece = tuple[str, date, date]  # (rollup grain, first day, last day)
+
+
+def pieces(start: date, end: date, grain: str) -> list[Piece]:
+    """The rollup rows covering ``start``..``end`` exactly once, each inside one ``grain``
+    bucket: whole months (or weeks) as month (week) rows, the rest as week and day rows. With
+    ``grain`` "month" these are the fewest rows that cover the period."""
+    if grain == "day":
+        return [("day", start, end)]
+    out: list[Piece] = []
+    lo = start
+    while lo <= end:
+        first = bucket_start(lo, grain)
+        last = next_start(first, grain) - timedelta(days=1)
+        hi = min(end, last)
+        if lo == first and hi == last:
+            out.append((grain, first, last))
+        elif grain == "month":
+            out += pieces(lo, hi, "week")
+        else:
+            out.append(("day", lo, hi))
+        lo = hi + timedelta(days=1)
+    return out
+
+
+def period_q(parts: list[Piece]) -> Q:
+    q = Q(pk__in=[])
+    for grain in ("month", "week"):
+        starts = [first for g, first, _last in parts if g == grain]
+        if starts:
+            q |= Q(grain=grain, day__in=starts)
+    for g, first, last in parts:
+        if g == "day":
+            q |= Q(grain="day", day__gte=first, day__lte=last)
+    return q
+
+
+def before_q(day: date) -> Q:
+    """Every row before ``day`` (months, then the days of ``day``'s month before it)."""
+    month = day.replace(day=1)
+    return Q(grain="month", day__lt=month) | Q(grain="day", day__gte=month, day__lt=day)
+
+
+def shape_of(needed: set[str]) -> tuple[str, ...]:
+    """The rollup shape holding the dimensions ``needed``: the total, one dimension with the
+    others summed, or the full rows."""
+    if not needed:
+        return ()
+    if len(needed) == 1:
+        return (next(iter(needed)),)
+    return MAIN_DIMS
+
+
+def shape_q(shape: tuple[str, ...], dims: dict[str, str]) -> Q:
+    q = Q()
+    for d in MAIN_DIMS:
+        if d not in shape:
+            q &= Q(**{d: ALL})
+        elif d in dims:
+            q &= Q(**{d: dims[d]})
+        else:
+            q &= ~Q(**{d: ALL})
+    return q
 
 
 @dataclass
@@ -116,33 +187,77 @@ class Report:
 def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report:
     """Totals, a time series per grain and breakdowns by dimension, for the filters.
 
-    With an agent chosen ("my figures"), totals and series come from the agents' rollup
-    (period, team and agent: channel, kind and tier do not apply there)."""
+    Three or four queries whatever the period: the main rollup's rows for the totals and
+    every breakdown (the coarsest rows covering the period, in the shapes the filters and each
+    breakdown need), the series' rows when its grain is finer than a month, the agents'
+    rollup, and the backlog before the period. With an agent chosen ("my figures"), totals
+    and series come from the agents' rollup (period, team and agent: channel, kind, tier and
+    tag do not apply there); the agents' breakdown applies only the period and team filters."""
     by_agent = f.agent is not None
     totals = Totals()
     per_bucket: dict[date, Totals] = defaultdict(lambda: Totals(fields=SERIES))
     per_dim: dict[str, dict[Any, Totals]] = {
-        d: defaultdict(lambda: Totals(fields=BREAKDOWN)) for d in (*MAIN_DIMS, "agent_id")
+        d: defaultdict(lambda: Totals(fields=BREAKDOWN))
+        for d in ("team_id", *MAIN_DIMS, "tag_id", "agent_id")
     }
-    agent_rows = AgentDailyRollup.objects.filter(f.q("agent")).values(*AGENT_COLUMNS)
-    for row in agent_rows.iterator(chunk_size=5000):
+    coarse = pieces(f.start, f.end, "month")
+    same = f.grain == "month"  # the series' rows are the totals' rows
+    agents = AgentDailyRollup.objects.filter(period_q(coarse), f.scope_q(table="agent"))
+    agent_fields = AGENT_COLUMNS if by_agent else (*AGENT_KEY, *BREAKDOWN[0], *BREAKDOWN[1])
+    for row in agents.values(*agent_fields).iterator(chunk_size=5000):
         per_dim["agent_id"][row["agent_id"]].add(row)
         if by_agent:
             totals.add(row)
-            per_bucket[bucket_start(row["day"], f.grain)].add(row)
             per_dim["team_id"][row["team_id"]].add(row)
-    if not by_agent:
-        rows = DailyRollup.objects.filter(f.q("main")).values(*COLUMNS)
-        for row in rows.iterator(chunk_size=5000):
-            totals.add(row)
-            per_bucket[bucket_start(row["day"], f.grain)].add(row)
-            for dim in MAIN_DIMS:
-                per_dim[dim][row[dim]].add(row)
-    model = AgentDailyRollup if by_agent else DailyRollup
-    before = model.objects.filter(
-        f.scope_q(table="agent" if by_agent else "main"), day__lt=f.start
-    ).aggregate(created=Sum("created"), resolved=Sum("resolved"))
-    backlog = (before["created"] or 0) - (before["resolved"] or 0)
+            if same:
+                per_bucket[row["day"]].add(row)
+    if by_agent:
+        if not same:
+            aligned = period_q(pieces(f.start, f.end, f.grain))
+            rows = AgentDailyRollup.objects.filter(aligned, f.scope_q(table="agent"))
+            for row in rows.values("day", *SERIES[0], *SERIES[1]).iterator(chunk_size=5000):
+                per_bucket[bucket_start(row["day"], f.grain)].add(row)
+        before = AgentDailyRollup.objects.filter(before_q(f.start), f.scope_q(table="agent"))
+    else:
+        dims = f.dims
+        base = shape_of(set(dims))
+        tag = f.tag or 0
+        team_q = f.scope_q(table="main")
+        # Which shape each breakdown reads: with no filter a channel's row is (channel, *, *).
+        wanted: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for d in MAIN_DIMS:
+            wanted[shape_of(set(dims) | {d})].append(d)
+        q = Q(tag_id=tag) & (shape_q(base, dims) | Q(pk__in=[]))
+        for shape in wanted:
+            if shape != base:
+                q |= Q(tag_id=tag) & shape_q(shape, dims)
+        if f.tag is None:
+            q |= Q(tag_id__gt=0) & shape_q(base, dims)  # the breakdown by tag
+        rows = DailyRollup.objects.filter(q, period_q(coarse), team_q)
+        for row in rows.values(*COLUMNS).iterator(chunk_size=5000):
+            if row["tag_id"] != tag:
+                per_dim["tag_id"][row["tag_id"]].add(row)
+                continue
+            shape = tuple(d for d in MAIN_DIMS if row[d] != ALL)
+            if shape == base:
+                totals.add(row)
+                per_dim["team_id"][row["team_id"]].add(row)
+                if f.tag is not None:
+                    per_dim["tag_id"][row["tag_id"]].add(row)
+                if same:
+                    per_bucket[row["day"]].add(row)
+            for d in wanted.get(shape, ()):
+                per_dim[d][row[d]].add(row)
+        if not same:
+            aligned = period_q(pieces(f.start, f.end, f.grain))
+            series = DailyRollup.objects.filter(aligned, shape_q(base, dims), team_q, tag_id=tag)
+            for row in series.values("day", *SERIES[0], *SERIES[1]).iterator(chunk_size=5000):
+                per_bucket[bucket_start(row["day"], f.grain)].add(row)
+        before = DailyRollup.objects.filter(
+            before_q(f.start), shape_q(base, dims), team_q, tag_id=tag
+        )
+    sums = before.aggregate(created=Sum("created"), resolved=Sum("resolved"))
+    backlog = (sums["created"] or 0) - (sums["resolved"] or 0)
     labels, created, resolved, backlogs, frt, csat = [], [], [], [], [], []
     for b in _buckets(f):
         t = per_bucket.get(b, Totals())

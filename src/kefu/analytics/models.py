@@ -41,6 +41,7 @@ class ConversationFact(models.Model):
     satisfaction = models.PositiveSmallIntegerField(null=True)
     chat_wait_seconds = models.FloatField(null=True)
     chat_missed = models.BooleanField(default=False)
+    tags = models.JSONField(default=list)  # the conversation's tag ids, sorted
 
     class Meta:
         indexes = [models.Index(fields=["customer_id", "created_at"])]
@@ -49,11 +50,20 @@ class ConversationFact(models.Model):
         return f"fact {self.conversation_id}"
 
 
-class Rollup(models.Model):
-    """Sums of facts per day and dimension; histograms (log buckets) give medians and
-    percentiles without the underlying rows."""
+ALL = "*"  # a rollup dimension summed over (channel, kind or tier "all")
+GRAINS = ("day", "week", "month")
 
-    day = models.DateField()
+
+class Rollup(models.Model):
+    """Sums of facts per period and dimension; histograms (log buckets) give medians and
+    percentiles without the underlying rows.
+
+    Each fact adds to rows of three grains: its day, its week (``day`` is the Monday) and its
+    month (``day`` is the 1st), so a long period reads a few month and week rows and the days
+    at its edges, never a row per day."""
+
+    grain = models.CharField(max_length=5, default="day")
+    day = models.DateField()  # the first day of the grain's period
     team_id = models.BigIntegerField(default=0)  # 0: no team (a key column cannot be null)
     created = models.IntegerField(default=0)
     resolved = models.IntegerField(default=0)
@@ -81,8 +91,15 @@ class Rollup(models.Model):
 
 
 class DailyRollup(Rollup):
-    """Per day, team, channel, kind and tier: what the dashboards' filters slice."""
+    """Per period, tag, team, channel, kind and tier: what the dashboards' filters slice.
 
+    Besides the full rows (channel, kind and tier all set), each team has rows summed over
+    them: one per channel, kind and tier with the other two ``ALL``, and a total with all three
+    ``ALL``. A view without those filters reads these (a few rows per team and period) instead
+    of every combination. ``tag_id`` 0 holds every conversation; a tag's rows repeat the same
+    shapes for the conversations carrying it (the "tag / product" filter and breakdown)."""
+
+    tag_id = models.BigIntegerField(default=0)
     channel = models.CharField(max_length=10)
     kind = models.CharField(max_length=16)
     tier = models.CharField(max_length=16)
@@ -90,29 +107,30 @@ class DailyRollup(Rollup):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "team_id", "channel", "kind", "tier"],
+                fields=["grain", "day", "tag_id", "team_id", "channel", "kind", "tier"],
                 name="analytics_rollup_key",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.team_id} {self.channel} {self.kind}"
+        return f"{self.grain} {self.day} {self.team_id} {self.channel} {self.kind}"
 
 
 class AgentDailyRollup(Rollup):
-    """Per day, team and agent: agents' figures (kept apart so the main rollup stays small)."""
+    """Per period, team and agent: agents' figures (kept apart so the main rollup stays
+    small)."""
 
     agent_id = models.BigIntegerField(default=0)  # 0: unassigned
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "team_id", "agent_id"], name="analytics_agent_rollup_key"
+                fields=["grain", "day", "team_id", "agent_id"], name="analytics_agent_rollup_key"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.team_id} {self.agent_id}"
+        return f"{self.grain} {self.day} {self.team_id} {self.agent_id}"
 
 
 class Order(models.Model):

@@ -1,5 +1,6 @@
-"""Daily rollups: each conversation's fact adds to a few rollup rows; a changed fact takes its
-old contribution out and puts the new one in, so the rollups always equal a recomputation.
+"""Rollups: each conversation's fact adds to a few rollup rows (its days, weeks and months, in
+the shapes the filters read); a changed fact takes its old contribution out and puts the new
+one in, so the rollups always equal a recomputation.
 
 Durations go into log-bucketed histograms: whole minutes below an hour are exact, above it
 buckets are 10 % wide, so medians and percentiles come from the rollups alone.
@@ -11,13 +12,21 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from kefu.analytics.facts import GOOD_RATING, all_facts, fact_for, fact_values
-from kefu.analytics.models import AgentDailyRollup, ConversationFact, DailyRollup, Rollup
+from kefu.analytics.models import (
+    ALL,
+    GRAINS,
+    AgentDailyRollup,
+    ConversationFact,
+    DailyRollup,
+    Rollup,
+)
 
 EXACT = 60
 GROWTH = 1.1
@@ -27,10 +36,10 @@ COUNTERS = tuple(
     for f in DailyRollup._meta.concrete_fields
     if f.get_internal_type() in ("IntegerField", "FloatField")
 )
-# Each fact's day rows go to both tables, each keyed by its own dimensions.
+# Each fact's rows go to both tables, each keyed by its own dimensions.
 TABLES: dict[str, tuple[type[Rollup], tuple[str, ...]]] = {
-    "main": (DailyRollup, ("day", "team_id", "channel", "kind", "tier")),
-    "agent": (AgentDailyRollup, ("day", "team_id", "agent_id")),
+    "main": (DailyRollup, ("grain", "day", "tag_id", "team_id", "channel", "kind", "tier")),
+    "agent": (AgentDailyRollup, ("grain", "day", "team_id", "agent_id")),
 }
 Key = tuple[Any, ...]  # (table name, *that table's key values)
 
@@ -69,10 +78,17 @@ def merge(into: dict[str, int], other: dict[str, int], sign: int = 1) -> None:
             into.pop(b, None)
 
 
-def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
-    """The rollup deltas of one fact (as a dict of field values), by table and key."""
-    if f is None:
-        return {}
+def period_start(day: date, grain: str) -> date:
+    """The first day of ``day``'s period at ``grain`` (a day, its Monday, the 1st)."""
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _day_deltas(f: dict[str, Any]) -> dict[date, dict[str, Any]]:
+    """What one fact adds to each day it touches (created, resolved, rated)."""
     by_day: dict[date, dict[str, Any]] = {}
 
     def row(day: date) -> dict[str, Any]:
@@ -112,11 +128,45 @@ def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
         s["rated"] += 1
         s["rating_sum"] += f["satisfaction"]
         s["rated_good"] += 1 if f["satisfaction"] >= GOOD_RATING else 0
+    return by_day
+
+
+def day_keys(f: dict[str, Any], day: date) -> list[Key]:
+    """The day-level full rows a fact's delta for ``day`` goes to: the main rollup once for
+    every conversation (tag 0) and once per tag, and the agents' rollup."""
     team = f["team_id"] or 0
+    dims = (f["channel"], f["kind"], f["tier"])
+    keys: list[Key] = [("main", "day", day, tag, team, *dims) for tag in (0, *(f["tags"] or ()))]
+    keys.append(("agent", "day", day, team, f["agent_id"] or 0))
+    return keys
+
+
+def expand(key: Key) -> list[Key]:
+    """Every row a day-level full row adds to: its day, week and month, each in every shape
+    (the full row, one per channel, kind and tier with the others summed, and the total)."""
+    if key[0] == "agent":
+        _table, _grain, day, team, agent = key
+        return [("agent", g, period_start(day, g), team, agent) for g in GRAINS]
+    _table, _grain, day, tag, team, channel, kind, tier = key
+    shapes = (
+        (channel, kind, tier),
+        (channel, ALL, ALL),
+        (ALL, kind, ALL),
+        (ALL, ALL, tier),
+        (ALL, ALL, ALL),
+    )
+    return [("main", g, period_start(day, g), tag, team, *s) for g in GRAINS for s in shapes]
+
+
+def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
+    """The rollup deltas of one fact (as a dict of field values), by table and key."""
+    if f is None:
+        return {}
     out: dict[Key, dict[str, Any]] = {}
-    for day, delta in by_day.items():
-        out[("main", day, team, f["channel"], f["kind"], f["tier"])] = delta
-        out[("agent", day, team, f["agent_id"] or 0)] = delta
+    for day, delta in _day_deltas(f).items():
+        for key in day_keys(f, day):
+            for k in expand(key):
+                _add(out.setdefault(k, {}), delta, 1)
     return out
 
 
@@ -138,29 +188,48 @@ def _empty(values: dict[str, Any]) -> bool:
 
 def apply(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
     """Take ``old``'s contribution out of the rollups and put ``new``'s in (one transaction;
-    rows locked in key order so concurrent refreshes cannot lose an update)."""
+    each table's rows read and locked in one query, in key order, so concurrent refreshes
+    cannot lose an update)."""
     deltas: dict[Key, list[tuple[dict[str, Any], int]]] = defaultdict(list)
     for k, d in contributions(old).items():
         deltas[k].append((d, -1))
     for k, d in contributions(new).items():
         deltas[k].append((d, 1))
-    for key in sorted(deltas, key=repr):
-        model, names = TABLES[key[0]]
-        lookup = dict(zip(names, key[1:], strict=True))
-        row = model._default_manager.select_for_update().filter(**lookup).first()
-        values: dict[str, Any] = {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS} if row else {}
-        for delta, sign in deltas[key]:
-            _add(values, delta, sign)
-        if _empty(values):
-            if row:
-                row.delete()
+    for table, (model, names) in TABLES.items():
+        keys = [k for k in deltas if k[0] == table]
+        if not keys:
             continue
-        if row is None:
-            model._default_manager.create(**lookup, **values)
-        else:
-            for n, v in values.items():
-                setattr(row, n, v)
-            row.save(update_fields=list(values))
+        match = Q()
+        for key in keys:
+            match |= Q(**dict(zip(names, key[1:], strict=True)))
+        manager = model._default_manager
+        rows = {
+            (table, *(getattr(r, n) for n in names)): r
+            for r in manager.select_for_update().filter(match).order_by(*names)
+        }
+        gone: list[int] = []
+        created: list[Rollup] = []
+        for key in keys:
+            row = rows.get(key)
+            values: dict[str, Any] = (
+                {n: getattr(row, n) for n in COUNTERS + HISTOGRAMS} if row else {}
+            )
+            for delta, sign in deltas[key]:
+                _add(values, delta, sign)
+            if _empty(values):
+                if row:
+                    gone.append(row.pk)
+                continue
+            if row is None:
+                created.append(model(**dict(zip(names, key[1:], strict=True)), **values))
+            else:
+                for n, v in values.items():
+                    setattr(row, n, v)
+                row.save(update_fields=list(values))
+        if gone:
+            manager.filter(pk__in=gone).delete()
+        if created:
+            manager.bulk_create(created)
 
 
 def refresh(conversation_id: int) -> None:
@@ -219,9 +288,11 @@ def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
 
 def rebuild(batch: int = 5000) -> dict[str, int]:
     """Recompute every fact from conversations, messages, timeline and chats, then every
-    rollup from the facts. Linear in the data: each source table is read once."""
+    rollup from the facts. Linear in the data: each source table is read once; the facts
+    make the day-level rows, and the weeks, months and summed shapes come from those rows
+    (bounded by days × dimensions, not by conversations)."""
     facts = rows = 0
-    totals: dict[Key, dict[str, Any]] = {}
+    days: dict[Key, dict[str, Any]] = {}
     with transaction.atomic():
         ConversationFact.objects.all().delete()
         for model, _names in TABLES.values():
@@ -231,14 +302,20 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
             values = fact_values(fact)
             assert values is not None
             pending.append(values)
-            for key, delta in contributions(values).items():
-                _add(totals.setdefault(key, {}), delta, 1)
+            for day, delta in _day_deltas(values).items():
+                for key in day_keys(values, day):
+                    _add(days.setdefault(key, {}), delta, 1)
             if len(pending) >= batch:
                 _insert(ConversationFact, pending)
                 facts += len(pending)
                 pending = []
         _insert(ConversationFact, pending)
         facts += len(pending)
+        totals: dict[Key, dict[str, Any]] = {}
+        for key, values in days.items():
+            for k in expand(key):
+                _add(totals.setdefault(k, {}), values, 1)
+        del days
         for table, (model, names) in TABLES.items():
             blank: dict[str, Any] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}
             out = [

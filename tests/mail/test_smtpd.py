@@ -10,7 +10,7 @@ from email.header import Header
 
 import pytest
 
-from kefu.mail import ingest as ingest_module
+from kefu.mail import batch as batch_module
 from kefu.mail.ingest import IngestError, StorageError
 from kefu.mail.models import InboundEmail, Mailbox
 from kefu.mail.smtpd import make_controller, serve
@@ -41,7 +41,8 @@ def listener(mailbox):
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Replace ingest by a recorder (fault injection: set ``calls.error``)."""
+    """Replace the listener's door (store, then the worker processes) by a recorder (fault
+    injection: set ``calls.error``)."""
 
     class Calls(list):
         error: Exception | None = None
@@ -54,7 +55,7 @@ def calls(monkeypatch):
             raise recorded.error
         return InboundEmail(sha256="x")
 
-    monkeypatch.setattr(ingest_module, "ingest", fake_ingest)
+    monkeypatch.setattr(batch_module, "accept", fake_ingest)
     return recorded
 
 

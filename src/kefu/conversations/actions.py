@@ -717,3 +717,225 @@ def set_due_times(
     conversation.next_response_due = next_response_due
     conversation.resolution_due = resolution_due
     return conversation
+
+
+# Batches (the email worker) ---------------------------------------------------------------
+
+
+@dataclass
+class Inbound:
+    """One customer message of :func:`receive_many`.
+
+    ``conversation`` is an existing conversation, or a new one from
+    :func:`new_conversation` (not saved yet). Several items may share one new conversation:
+    the first opens it, the others are received into it, as if one by one.
+    """
+
+    conversation: Conversation
+    body_text: str
+    body_html: str = ""
+    channel: str | None = None
+    metadata: dict[str, Any] | None = None
+    external_id: str = ""
+    attachments: Sequence[NewAttachment] = ()
+    message: Message | None = None  # set by receive_many
+    opened: bool = False  # set by receive_many: this item opened its conversation
+
+
+def new_conversation(
+    *,
+    customer: Customer,
+    channel: str,
+    subject: str,
+    team: Team | None = None,
+    priority: str = Priority.NORMAL,
+    kind: str = Kind.QUESTION,
+    language: str = "",
+) -> Conversation:
+    """A conversation for :func:`receive_many` to open, validated as :func:`open_conversation`
+    validates it, not saved yet."""
+    if channel not in Channel.values:
+        raise ActionError(f"unknown channel {channel!r}")
+    if priority not in Priority.values:
+        raise ActionError(f"unknown priority {priority!r}")
+    if kind not in Kind.values:
+        raise ActionError(f"unknown kind {kind!r}")
+    if customer.merged_into_id:
+        raise ActionError("this customer was merged into another; use that one")
+    if len(language) > 10:
+        raise ActionError(f"not a language code: {language[:20]!r}")
+    return Conversation(
+        customer=customer,
+        channel=channel,
+        subject=" ".join((subject or "").replace("\x00", "").split())[:255],
+        team=team,
+        priority=priority,
+        kind=kind,
+        language=language,
+    )
+
+
+def receive_many(items: Sequence[Inbound]) -> None:
+    """:func:`open_conversation` / :func:`receive_message` for many customer messages at once,
+    in their order, with one INSERT per table for the batch instead of a few per message.
+
+    The same rows, timeline entries and events (one per message, after commit) as calling
+    those actions one by one. All or nothing: any refusal (a closed conversation, an empty or
+    oversized message) raises ActionError and nothing of the batch is written (the caller's
+    transaction then rolls back; it may retry one by one).
+    """
+    from kefu.customers.models import TimelineEntry
+
+    if not items:
+        return
+    now = timezone.now()
+    limit = settings.KEFU_MAX_ATTACHMENT_BYTES
+    with transaction.atomic():
+        existing_ids = {i.conversation.pk for i in items if i.conversation.pk is not None}
+        locked = {
+            c.pk: c
+            for c in Conversation.objects.select_for_update()
+            .select_related("customer")
+            .filter(pk__in=existing_ids)
+        }
+        opening: list[Conversation] = []
+        seen_new: set[int] = set()
+        conversations: list[Conversation] = []  # per item, the instance that is written
+        for item in items:
+            conversation = item.conversation
+            if conversation.pk is None:
+                if id(conversation) not in seen_new:
+                    seen_new.add(id(conversation))
+                    item.opened = True
+                    conversation.last_message_at = now
+                    conversation.last_inbound_at = now
+                    opening.append(conversation)
+            else:
+                conversation = locked.get(conversation.pk)
+                if conversation is None:
+                    raise ActionError(f"conversation #{item.conversation.pk} does not exist")
+                if conversation.status == Status.CLOSED or not getattr(
+                    conversation, "takes_customer_replies", True
+                ):
+                    raise ActionError("this conversation is closed; open a follow-up conversation")
+            conversations.append(conversation)
+            for attachment in item.attachments:
+                if len(attachment.content) > limit:
+                    raise ActionError(
+                        f"attachment {attachment.filename!r} is {len(attachment.content)} "
+                        f"bytes; the limit is {limit}"
+                    )
+        Conversation.objects.bulk_create(opening)
+        messages = []
+        for item, conversation in zip(items, conversations, strict=True):
+            text, html = _clean_body(item.body_text, item.body_html)
+            item.message = Message(
+                conversation=conversation,
+                direction=Message.Direction.IN,
+                channel=item.channel or conversation.channel,
+                author_customer=conversation.customer,
+                body_text=text,
+                body_html=html,
+                metadata=item.metadata or {},
+                external_id=item.external_id[:255],
+            )
+            messages.append(item.message)
+        Message.objects.bulk_create(messages)
+        files = []
+        for item in items:
+            for attachment in item.attachments:
+                name = (attachment.filename or "attachment").replace("/", "_").replace("\\", "_")
+                row = Attachment(
+                    message=item.message,
+                    filename=name[:200],
+                    content_type=attachment.content_type,
+                    size=len(attachment.content),
+                )
+                row.file.save(name[:200], ContentFile(attachment.content), save=False)
+                files.append(row)
+        Attachment.objects.bulk_create(files)
+        entries = []
+        status_changes: dict[int, tuple[str, str]] = {}  # item index → (old, new)
+        touched: dict[int, Conversation] = {}
+        for index, (item, conversation) in enumerate(zip(items, conversations, strict=True)):
+            customer = conversation.customer
+            if item.opened:
+                entries.append(
+                    _entry(
+                        customer,
+                        "conversation_opened",
+                        conversation,
+                        channel=conversation.channel,
+                        subject=conversation.subject,
+                    )
+                )
+                continue
+            old_status = conversation.status
+            conversation.last_message_at = conversation.last_inbound_at = now
+            if old_status in (Status.PENDING, Status.SOLVED, Status.ON_HOLD):
+                conversation.status = Status.OPEN
+                conversation.solved_at = None
+                status_changes[index] = (old_status, conversation.status)
+            if conversation.pk in locked:
+                touched[conversation.pk] = conversation
+            entries.append(
+                _entry(
+                    customer,
+                    "message_received",
+                    conversation,
+                    channel=item.message.channel,  # type: ignore[union-attr]
+                    excerpt=item.message.body_text[:120],  # type: ignore[union-attr]
+                )
+            )
+            if index in status_changes:
+                old, new = status_changes[index]
+                entries.append(
+                    _entry(
+                        customer,
+                        "status_changed",
+                        conversation,
+                        old=old,
+                        new=new,
+                        reason="customer_replied",
+                    )
+                )
+        if touched:
+            for conversation in touched.values():
+                conversation.updated_at = now
+            Conversation.objects.bulk_update(
+                list(touched.values()),
+                ["last_message_at", "last_inbound_at", "updated_at", "status", "solved_at"],
+            )
+        TimelineEntry.objects.bulk_create(entries)
+        for index, (item, conversation) in enumerate(zip(items, conversations, strict=True)):
+            message = item.message
+            assert message is not None
+            if item.opened:
+                emit(
+                    ConversationOpened(
+                        actor_id=None,
+                        customer_id=conversation.customer_id,
+                        channel=conversation.channel,
+                        **_ids(conversation),
+                    )
+                )
+            emit(
+                MessageAdded(
+                    actor_id=None,
+                    message_id=message.pk,
+                    channel=message.channel,
+                    direction="in",
+                    **_ids(conversation),
+                )
+            )
+            if index in status_changes:
+                old, new = status_changes[index]
+                emit(StatusChanged(actor_id=None, old=old, new=new, **_ids(conversation)))
+            item.conversation = conversation
+
+
+def _entry(customer: Customer, kind: str, conversation: Conversation, **data: Any) -> Any:
+    """An unsaved timeline entry, as :func:`kefu.customers.timeline.record` writes it."""
+    from kefu.customers.models import TimelineEntry
+
+    return TimelineEntry(customer=customer, conversation=conversation, kind=kind, data=data)

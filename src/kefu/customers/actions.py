@@ -248,3 +248,48 @@ def merge_customers(source: Customer, target: Customer, *, actor: Any) -> Custom
 
 def _tier_rank(tier: str) -> int:
     return {Tier.NORMAL: 0, Tier.KEY_ACCOUNT: 1, Tier.VIP: 2}.get(Tier(tier), 0)
+
+
+def resolve_customers(requests: list[tuple[str, str, str]]) -> list[Customer]:
+    """:func:`resolve_customer` for many senders at once: ``(kind, value, name)`` each, one
+    contact point per request (``kind`` "email", "phone" or "visitor"). The customers in the
+    order asked; a value asked twice is one customer. New customers, their contact points and
+    timeline entries are written with one INSERT per table. Raises ActionError for a value
+    that is not a valid contact point (nothing is written then).
+    """
+    from kefu.customers.models import TimelineEntry
+
+    keys = [(kind, identity.normalize(kind, value)) for kind, value, _name in requests]
+    if not keys:
+        return []
+    with transaction.atomic():
+        found: dict[tuple[str, str], Customer] = {}
+        for point in ContactPoint.objects.select_related("customer").filter(
+            value__in={value for _kind, value in keys}
+        ):
+            found[(point.kind, point.value)] = identity.survivor(point.customer)
+        new: list[tuple[tuple[str, str], Customer]] = []
+        named: dict[int, Customer] = {}
+        for (kind, value), (_kind, _value, name) in zip(keys, requests, strict=True):
+            customer = found.get((kind, value))
+            if customer is None:
+                customer = Customer(name=name.strip()[:200], primary_contact=value)
+                found[(kind, value)] = customer
+                new.append(((kind, value), customer))
+            elif name and not customer.name:
+                customer.name = name.strip()[:200]
+                if customer.pk is not None:
+                    named[customer.pk] = customer
+        Customer.objects.bulk_create([customer for _key, customer in new])
+        ContactPoint.objects.bulk_create(
+            [ContactPoint(customer=c, kind=kind, value=value) for (kind, value), c in new]
+        )
+        TimelineEntry.objects.bulk_create(
+            [
+                TimelineEntry(customer=c, kind="customer_created", data={"source": kind})
+                for (kind, _value), c in new
+            ]
+        )
+        for customer in named.values():
+            customer.save(update_fields=["name", "updated_at"])
+    return [found[key] for key in keys]

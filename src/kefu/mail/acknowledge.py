@@ -4,7 +4,9 @@ ourselves (see loops.py), at most N per recipient per hour."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -44,6 +46,35 @@ def acknowledge(
             reason="flood limit",
         )
         return False
+    content = compose(conversation, mailbox=mailbox, to=to, parsed=parsed)
+    queue_email(conversation=conversation, **content.outbox)
+    AutoReplyLog.objects.create(recipient=to)
+    record(
+        conversation.customer,
+        "acknowledged",
+        conversation=conversation,
+        to=to,
+        due=content.due.isoformat(),
+    )
+    return True
+
+
+@dataclass
+class Acknowledgment:
+    outbox: dict[str, Any]  # the arguments of queue_email / outbox_row but the conversation
+    due: datetime
+
+
+def compose(
+    conversation: Conversation,
+    *,
+    mailbox: Mailbox,
+    to: str,
+    parsed: ParsedEmail,
+    with_articles: bool = True,
+) -> Acknowledgment:
+    """The acknowledgment's subject and text in the customer's language. ``with_articles``
+    False skips the knowledge-base search (the caller knows there is no public article)."""
     language = conversation.language if conversation.language in LANGUAGES else mailbox.language
     due = timezone.localtime(answer_due(conversation, mailbox))
     context = {
@@ -54,7 +85,9 @@ def acknowledge(
         "hours": mailbox.answer_within_hours,
         "subject": parsed.subject or "",
         # Help-center articles that clearly match the question (none unless the KB is sure).
-        "articles": confident_answers(f"{parsed.subject or ''}\n{parsed.text[:2000]}", language),
+        "articles": confident_answers(f"{parsed.subject or ''}\n{parsed.text[:2000]}", language)
+        if with_articles
+        else [],
     }
     with translation.override(language):
         template = f"mail/acknowledgment.{language}.txt"
@@ -64,19 +97,16 @@ def acknowledge(
         ).strip()
     subject_line = " ".join(subject_line.split())[:250]
     references = " ".join(f"<{i}>" for i in [*parsed.references, parsed.message_id] if i)
-    queue_email(
-        conversation=conversation,
-        kind="ack",
-        to=[to],
-        subject=subject_line,
-        body_text=body,
-        in_reply_to=f"<{parsed.message_id}>" if parsed.message_id else "",
-        references=references,
-        mailbox=mailbox,
-        auto_reply=True,
+    return Acknowledgment(
+        outbox={
+            "kind": "ack",
+            "to": [to],
+            "subject": subject_line,
+            "body_text": body,
+            "in_reply_to": f"<{parsed.message_id}>" if parsed.message_id else "",
+            "references": references,
+            "mailbox": mailbox,
+            "auto_reply": True,
+        },
+        due=due,
     )
-    AutoReplyLog.objects.create(recipient=to)
-    record(
-        conversation.customer, "acknowledged", conversation=conversation, to=to, due=due.isoformat()
-    )
-    return True

@@ -109,6 +109,51 @@ def queue_email(
     Names, subject and threading headers are flattened to one line (no header injection).
     Automatic replies (``auto_reply``) are acknowledgments: ``kind`` must be ``"ack"``.
     """
+    outbound = outbox_row(
+        conversation=conversation,
+        kind=kind,
+        to=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        message=message,
+        cc=cc,
+        in_reply_to=in_reply_to,
+        references=references,
+        mailbox=mailbox,
+        auto_reply=auto_reply,
+    )
+    # No savepoint of its own: a failure here aborts the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        outbound.save(force_insert=True)
+        if message is not None:
+            # Delivery bookkeeping, not a change of the conversation: no action, no event.
+            Message.objects.filter(pk=message.pk).update(
+                delivery=Message.Delivery.QUEUED, delivery_error=""
+            )
+        if _queue_in_database():
+            _enqueue(outbound.pk)  # the task row commits with the outbox row, or neither does
+        else:
+            transaction.on_commit(partial(_enqueue, outbound.pk), robust=True)
+    return outbound
+
+
+def outbox_row(
+    *,
+    conversation: Conversation,
+    kind: str,
+    to: Sequence[str | tuple[str, str]],
+    subject: str,
+    body_text: str,
+    body_html: str = "",
+    message: Message | None = None,
+    cc: Sequence[str | tuple[str, str]] = (),
+    in_reply_to: str = "",
+    references: str = "",
+    mailbox: Mailbox | None = None,
+    auto_reply: bool = False,
+) -> OutboundEmail:
+    """The outbox row :func:`queue_email` writes, validated and not saved yet."""
     if kind not in OutboundEmail.Kind.values:
         raise ValueError(f"unknown outbound email kind {kind!r}")
     if auto_reply and kind != OutboundEmail.Kind.ACKNOWLEDGMENT:
@@ -121,33 +166,62 @@ def queue_email(
     from_address = one_line(mailbox.address, 320) if mailbox else settings.DEFAULT_FROM_EMAIL
     chain = [bracketed(i) for i in one_line(references, 20_000).split()]
     references = " ".join([i for i in chain if i][-MAX_REFERENCES:])
-    # No savepoint of its own: a failure here aborts the caller's transaction anyway.
+    return OutboundEmail(
+        kind=kind,
+        conversation=conversation,
+        conversation_message=message,
+        mailbox=mailbox,
+        message_id=f"<kefu.{uuid.uuid4().hex}@{domain_of(from_address)}>",
+        from_address=from_address,
+        to=recipients,
+        cc=copies,
+        subject=one_line(subject) or "(no subject)",
+        body_text=body_text,
+        body_html=body_html,
+        in_reply_to=bracketed(in_reply_to),
+        references=references,
+    )
+
+
+def queue_many(rows: Sequence[OutboundEmail]) -> None:
+    """Write outbox rows from :func:`outbox_row` (without a conversation message) with one
+    INSERT, and their delivery tasks: with the database queue in the same transaction (one
+    INSERT too), with any other backend after the caller commits."""
+    if not rows:
+        return
     with transaction.atomic(savepoint=False):
-        outbound = OutboundEmail.objects.create(
-            kind=kind,
-            conversation=conversation,
-            conversation_message=message,
-            mailbox=mailbox,
-            message_id=f"<kefu.{uuid.uuid4().hex}@{domain_of(from_address)}>",
-            from_address=from_address,
-            to=recipients,
-            cc=copies,
-            subject=one_line(subject) or "(no subject)",
-            body_text=body_text,
-            body_html=body_html,
-            in_reply_to=bracketed(in_reply_to),
-            references=references,
-        )
-        if message is not None:
-            # Delivery bookkeeping, not a change of the conversation: no action, no event.
-            Message.objects.filter(pk=message.pk).update(
-                delivery=Message.Delivery.QUEUED, delivery_error=""
-            )
+        OutboundEmail.objects.bulk_create(rows)
+        ids = [row.pk for row in rows]
         if _queue_in_database():
-            _enqueue(outbound.pk)  # the task row commits with the outbox row, or neither does
+            _enqueue_in_database(ids)
         else:
-            transaction.on_commit(partial(_enqueue, outbound.pk), robust=True)
-    return outbound
+            for pk in ids:
+                transaction.on_commit(partial(_enqueue, pk), robust=True)
+
+
+def _enqueue_in_database(ids: Sequence[int]) -> None:
+    """``send_outbound.enqueue(pk)`` for each id, as one INSERT of the database queue's rows
+    (the fields its ``enqueue`` writes)."""
+    from django_tasks.utils import normalize_json
+    from django_tasks_db.models import DBTaskResult
+
+    from kefu.mail.tasks import send_outbound
+
+    backend = send_outbound.get_backend()
+    DBTaskResult.objects.bulk_create(
+        [
+            DBTaskResult(
+                id=backend._get_id(),
+                args_kwargs=normalize_json({"args": (pk,), "kwargs": {}}),
+                priority=send_outbound.priority,
+                task_path=send_outbound.module_path,
+                queue_name=send_outbound.queue_name,
+                run_after=send_outbound.run_after,
+                backend_name=backend.alias,
+            )
+            for pk in ids
+        ]
+    )
 
 
 def _queue_in_database() -> bool:

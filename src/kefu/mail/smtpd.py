@@ -46,11 +46,12 @@ def mailbox_for(rcpt_tos: list[str]) -> Mailbox | None:
 
 def receive(raw: bytes, rcpt_tos: list[str]) -> str:
     """Store and ingest one message; the SMTP reply to give (runs in a worker thread)."""
-    from kefu.mail.ingest import IngestError, StorageError, ingest
+    from kefu.mail.batch import accept
+    from kefu.mail.ingest import IngestError, StorageError
 
     close_old_connections()
     try:
-        ingest(raw, mailbox=mailbox_for(rcpt_tos), source="smtp")
+        accept(raw, mailbox=mailbox_for(rcpt_tos), source="smtp")  # the worker processes it
     except StorageError as exc:
         logger.error("SMTP: could not store a %d-byte message, asked to retry: %s", len(raw), exc)
         return TEMPFAIL

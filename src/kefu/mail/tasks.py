@@ -29,13 +29,24 @@ def retry_outbox() -> int:
     return len(ids)
 
 
+@task()
+def process_inbound() -> int:
+    """Process the inbound mail the pipe command and the SMTP listener stored, in batches
+    (:mod:`kefu.mail.batch`). Enqueued by each of them; a run finds every stored message, so
+    the runs after the first of a burst find little or nothing to do."""
+    from kefu.mail.batch import process_pending
+
+    return process_pending()
+
+
 @every(60, name="mail-reprocess")
 @task()
 def reprocess_stored() -> int:
-    """Finish inbound mail a crashed worker stored but did not process (exactly once)."""
-    from kefu.mail.ingest import reprocess_pending
+    """Finish inbound mail a crashed worker stored but did not process (exactly once), or
+    whose ``process_inbound`` task was lost."""
+    from kefu.mail.batch import process_pending
 
-    return reprocess_pending(older_than_seconds=60)
+    return process_pending(older_than_seconds=60)
 
 
 @watcher("mail-imap")

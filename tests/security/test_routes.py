@@ -207,6 +207,15 @@ def care_survey_token(w: World) -> dict[str, str]:
     return {"token": tokens.make(tokens.SURVEY, survey.pk)}
 
 
+def shared_macro(w: World) -> dict[str, int]:
+    from kefu.service.models import CannedReply
+
+    macro, _ = CannedReply.objects.get_or_create(
+        shortcut="thanks", owner=None, defaults={"title": "Thanks", "body": "Thank you!"}
+    )
+    return {"pk": macro.pk}
+
+
 # The widget's endpoints answer anyone: a visitor is known by the signed token in the
 # X-Kefu-Visitor header (which a cross-site form cannot send), not by a cookie; so they are
 # CSRF-exempt by design and left out of the CSRF check below.
@@ -261,6 +270,26 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
         {"target": "__conv_x2__"},
         TEAM_X_ACTION,
     ),
+    # Split from the first message is refused (400) for those who may see the conversation.
+    "conversation_split": ("POST", conv, {"message": "0"}, (302, 403, 403, 400, 404, 400)),
+    "conversation_link": ("POST", conv, {"target": "__conv_x2__"}, TEAM_X_ACTION),
+    "conversation_unlink": (  # not linked: 400
+        "POST",
+        lambda w: {"pk": w.conv_x.pk, "other": w.conv_x2.pk},
+        {},
+        (302, 403, 403, 400, 404, 400),
+    ),
+    # conv_x is a question, not a complaint: 400 for those who may see it.
+    "complaint_acknowledge": ("POST", conv, {}, (302, 403, 403, 400, 404, 400)),
+    "complaint_resolve": ("POST", conv, {"note": "x"}, (302, 403, 403, 400, 404, 400)),
+    # Bulk: agent_y may not see conv_x: still 200, the summary names it as not found.
+    "inbox_bulk": (
+        "POST",
+        None,
+        {"ids": "__conv_x2__", "op": "priority", "value": "high"},
+        (302, 403, 403, 200, 200, 200),
+    ),
+    "complaints": ("GET", None, {}, (302, 403, 403, 403, 403, 200)),
     "message_fragment": (
         "GET",
         lambda w: {"pk": w.conv_x.pk, "message_id": w.message.pk},
@@ -321,6 +350,15 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     "livechat:end": ("POST", chat, {}, TEAM_X_ACTION),
     "livechat:read": ("POST", chat, {"id": "1"}, (302, 403, 403, 204, 404, 204)),
     "canned_replies": ("GET", None, {}, AGENT_PAGE),
+    # Macros: any agent uses a shared one on a conversation they see; only supervisors and
+    # admins edit shared ones (agents manage their own).
+    "canned_use": ("POST", shared_macro, {"conversation": "__conv_x2__"}, TEAM_X_PAGE),
+    "macros": ("GET", None, {}, AGENT_PAGE),
+    "macro_new": ("GET", None, {}, AGENT_PAGE),
+    "macro_edit": ("GET", shared_macro, {}, (302, 403, 403, 404, 404, 200)),
+    "macro_delete": ("POST", shared_macro, {}, (302, 403, 403, 404, 404, 302)),
+    # The rules' test mode: supervisors and admins only.
+    "rules_test": ("GET", None, {"c": "1"}, (302, 403, 403, 403, 403, 200)),
     "kb:help": ("GET", None, {}, PUBLIC),
     "kb:help_search": ("GET", None, {}, PUBLIC),
     "kb:help_suggest": ("GET", None, {}, PUBLIC),

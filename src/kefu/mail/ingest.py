@@ -25,7 +25,6 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from kefu.conversations import actions
-from kefu.conversations.models import Status
 from kefu.core.errors import ActionError
 from kefu.core.text import detect_language
 from kefu.customers.actions import resolve_customer
@@ -251,8 +250,10 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
         "cid": {a.content_id: a.filename for a in parsed.attachments if a.content_id},
     }
     conversation = find_conversation(parsed, customer, mailbox, sender)
-    if conversation is not None and conversation.status == Status.CLOSED:
-        conversation = None  # a closed conversation is final: the reply opens a follow-up
+    if conversation is not None and not conversation.takes_customer_replies:
+        # A closed conversation (or one solved over KEFU_REOPEN_DAYS ago) is final: the
+        # reply opens a follow-up.
+        conversation = None
     created = conversation is None
     if conversation is None:
         conversation = actions.open_conversation(

@@ -12,6 +12,7 @@ from kefu.conversations.models import Conversation, Priority
 from kefu.customers.models import Tier, TimelineEntry
 from kefu.service.demo import COMPLAINT_SUBJECT, ensure_service_demo
 from kefu.service.models import EscalationRule, SlaPolicy
+from kefu.service.routing_demo import VIP_COMPLAINTS
 from kefu.service.sweep import sweep
 from kefu.staff.models import AgentProfile
 from tests.factories import CustomerFactory, TeamFactory, make_agent
@@ -29,7 +30,8 @@ def desk(db):
     supervisor = make_agent(
         "demo", key_accounts, role=AgentProfile.Role.SUPERVISOR, email="demo@example.com"
     )
-    CustomerFactory(name="张伟", tier=Tier.VIP, team=key_accounts)
+    manager = make_agent("chen.wei", key_accounts)
+    CustomerFactory(name="张伟", tier=Tier.VIP, team=key_accounts, owner=manager)
     return key_accounts, supervisor
 
 
@@ -40,7 +42,12 @@ def test_vip_complaint_on_the_eve_of_national_day(desk, clock, commit, client):
         conversation = ensure_service_demo("demo")
     assert conversation is not None
     conversation = Conversation.objects.get(pk=conversation.pk)
+    # Routed by the rule: the key-account team, the account manager, high priority.
     assert conversation.team == key_accounts
+    assert conversation.assignee.username == "chen.wei"
+    assert conversation.priority == Priority.HIGH
+    routed = TimelineEntry.objects.get(conversation=conversation, kind="assigned")
+    assert routed.data["by_rule"] == VIP_COMPLAINTS and routed.data["team"] == key_accounts.name
     assert conversation.sla_clock.policy.name.startswith("VIP 投诉")
     # 30 business minutes: 17:50–18:00 on the eve, closed 1–7 October, 20 on the 8th.
     assert conversation.first_response_due == bj(2026, 10, 8, 9, 20)
@@ -69,6 +76,10 @@ def test_vip_complaint_on_the_eve_of_national_day(desk, clock, commit, client):
     )
     assert steps == [
         "conversation_opened",
+        "priority_changed",  # the routing rule: high
+        "tags_changed",  # vip-投诉
+        "assigned",  # key accounts, the account manager
+        "note_added",  # the automation rule's playbook
         "sla_applied",
         "sla_warning",
         "priority_changed",

@@ -433,6 +433,42 @@ def add_note(conversation: Conversation, *, agent: Any, body_text: str) -> Messa
     return message
 
 
+def send_automatic_reply(conversation: Conversation, *, body_text: str) -> Message:
+    """kefu itself answers the customer (an automation rule's template reply): delivered by
+    the channel like an agent's reply, but it is no one's answer: the first response is
+    still owed, nobody takes the conversation over and its status stays."""
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.status == Status.CLOSED:
+            raise ActionError("this conversation is closed")
+        message = _add_message(
+            conversation,
+            direction=Message.Direction.OUT,
+            body_text=body_text,
+            metadata={"automatic": True},
+        )
+        conversation.last_message_at = timezone.now()
+        conversation.save(update_fields=["last_message_at", "updated_at"])
+        record(
+            conversation.customer,
+            "reply_sent",
+            conversation=conversation,
+            excerpt=message.body_text[:120],
+            automatic=True,
+        )
+    emit(
+        MessageAdded(
+            actor_id=None,
+            message_id=message.pk,
+            channel=message.channel,
+            direction="out",
+            automatic=True,
+            **_ids(conversation),
+        )
+    )
+    return message
+
+
 def assign(
     conversation: Conversation, *, actor: Any, assignee: Any, team: Team | None
 ) -> Conversation:

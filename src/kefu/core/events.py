@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -44,6 +46,7 @@ class MessageAdded(ConversationEvent):
     message_id: int
     direction: str  # "in", "out" or "note"
     channel: str = ""
+    automatic: bool = False  # kefu's own reply (an automation rule's template): no answer yet
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,47 @@ def dispatch(event: Event) -> None:
                 logger.exception("listener %s failed on %r", fn, event)
 
 
+@dataclass(frozen=True)
+class Cause:
+    """On whose behalf kefu acts when no user does (e.g. an automation rule).
+
+    ``rule`` names the rule calling actions right now (the timeline shows it as the actor);
+    ``chain`` lists the rule steps already taken in this chain of events. :func:`emit` carries
+    the chain to the listeners of the events those actions cause, so rules reacting to their
+    own consequences can be bounded (see ``kefu/service/automation.py``).
+    """
+
+    rule: str = ""
+    chain: tuple[str, ...] = ()
+
+
+_cause: ContextVar[Cause] = ContextVar("kefu_event_cause", default=Cause())  # noqa: B039
+
+
+def current_cause() -> Cause:
+    return _cause.get()
+
+
+@contextmanager
+def acting(rule: str, step: str) -> Iterator[Cause]:
+    """Run actions on behalf of ``rule``; ``step`` joins the chain of the events they emit."""
+    now = _cause.get()
+    token = _cause.set(Cause(rule=rule, chain=(*now.chain, step)))
+    try:
+        yield _cause.get()
+    finally:
+        _cause.reset(token)
+
+
+def _dispatch_in_chain(chain: tuple[str, ...], event: Event) -> None:
+    token = _cause.set(Cause(chain=chain))  # listeners act for nobody until they say so
+    try:
+        dispatch(event)
+    finally:
+        _cause.reset(token)
+
+
 def emit(event: Event) -> None:
     """Send ``event`` to its listeners once the current transaction commits (at once if none)."""
-    transaction.on_commit(lambda: dispatch(event), robust=True)
+    chain = _cause.get().chain
+    transaction.on_commit(lambda: _dispatch_in_chain(chain, event), robust=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from kefu.core.events import current_cause
 from kefu.customers.models import Customer, TimelineEntry
 
 
@@ -18,6 +19,9 @@ def record(
     conversation: Any = None,
     **data: Any,
 ) -> TimelineEntry:
+    rule = current_cause().rule
+    if rule and actor is None:
+        data = {**data, "by_rule": rule}  # an automation rule acted: the timeline names it
     return TimelineEntry.objects.create(
         customer=customer,
         conversation=conversation,

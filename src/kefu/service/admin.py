@@ -72,3 +72,6 @@ class EscalationRuleAdmin(admin.ModelAdmin):
     list_editable = ("position", "active")
     list_filter = ("active", "on", "target")
     raw_id_fields = ("notify_user", "reassign_agent")
+
+
+from kefu.service import rules_admin  # noqa: E402, F401  (routing, assignment, automation)

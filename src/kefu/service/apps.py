@@ -9,7 +9,14 @@ class ServiceConfig(AppConfig):
 
     def ready(self) -> None:
         from kefu.core.labels import register
-        from kefu.service import escalation, sla, sweep  # noqa: F401  (listeners, periodic sweep)
-        from kefu.service.models import EscalationRule, Target
+        from kefu.service import (  # noqa: F401  (listeners, periodic jobs)
+            automation,
+            escalation,
+            routing,
+            sla,
+            sweep,
+            webhooks,
+        )
+        from kefu.service.models import EscalationRule, Target, Trigger
 
-        register(Target, EscalationRule.On)
+        register(Target, EscalationRule.On, Trigger)

@@ -22,6 +22,7 @@ from kefu.service.models import (
     SlaPolicy,
     WorkingHours,
 )
+from kefu.service.routing_demo import ensure_routing_demo
 from kefu.staff.models import Team
 
 CALENDAR = "中国大陆工作日 China office"
@@ -107,7 +108,7 @@ def ensure_rules(policies: dict[str, SlaPolicy], supervisor: Any) -> None:
 
 
 def open_vip_complaint(customer: Customer) -> Conversation:
-    """A VIP's complaint through the web form, to the customer's own team (key accounts)."""
+    """A VIP's complaint through the web form; routing gives it to the key-account team."""
     from kefu.conversations import actions
 
     return actions.open_conversation(
@@ -119,8 +120,7 @@ def open_vip_complaint(customer: Customer) -> Conversation:
             "请今天给我一个处理方案，否则我要去 12315 投诉。"
         ),
         kind=Kind.COMPLAINT,
-        team=customer.team,
-        language="zh-hans",
+        language="zh-hans",  # no team: the routing rules send it to the key-account team
     )
 
 
@@ -130,6 +130,7 @@ def ensure_service_demo(supervisor_username: str = "demo") -> Conversation | Non
     policies = ensure_policies(calendar)
     supervisor = get_user_model()._default_manager.filter(username=supervisor_username).first()
     ensure_rules(policies, supervisor)
+    ensure_routing_demo()
     existing = Conversation.objects.filter(subject=COMPLAINT_SUBJECT).first()
     if existing is not None:
         return existing

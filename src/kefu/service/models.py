@@ -321,3 +321,306 @@ class SlaClock(models.Model):
 
     def __str__(self) -> str:
         return f"SLA #{self.conversation_id}"
+
+
+# Routing, assignment and automation (kefu/service/routing.py, assignment.py, automation.py) --
+
+
+class Strategy(models.TextChoices):
+    MANUAL = "manual", _("Manual (a person assigns)")
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    LEAST_LOADED = "least_loaded", _("Least loaded")
+    SKILLS = "skills", _("Skills, then least loaded")
+
+
+class AssignmentPolicy(models.Model):
+    """How a team's new conversations find their agent. Automatic strategies pick among the
+    team's online agents below their capacity (open conversations assigned to them)."""
+
+    team = models.OneToOneField(
+        "staff.Team",
+        verbose_name=_("team"),
+        on_delete=models.CASCADE,
+        related_name="assignment_policy",
+    )
+    strategy = models.CharField(
+        _("strategy"), max_length=16, choices=Strategy.choices, default=Strategy.MANUAL
+    )
+    max_open = models.PositiveSmallIntegerField(
+        _("open conversations per agent"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text=_("Empty: each agent's own capacity (their profile)."),
+    )
+    # Round robin: whom the team gave the last conversation to.
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("assignment policy")
+        verbose_name_plural = _("assignment policies")
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.get_strategy_display()}"
+
+
+class Assign(models.TextChoices):
+    KEEP = "", _("Leave as it is")
+    STRATEGY = "strategy", _("By the team's strategy")
+    ACCOUNT_MANAGER = "account_manager", _("The customer's account manager")
+    AGENT = "agent", _("A named agent")
+
+
+LANGUAGE_CHOICES = [(code, name) for code, name in settings.LANGUAGES]
+RULE_STATUSES = [(v, label) for v, label in Status.choices if v not in ("new", "closed")]
+
+
+class RuleBase(models.Model):
+    """What routing and automation rules share: a name, an order, conditions (every
+    non-empty one must hold) and actions (kefu/service/rules.py reads both)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveIntegerField(_("position"), default=100)
+    stop = models.BooleanField(
+        _("stop here"),
+        default=True,
+        help_text=_("When this rule matches, later rules are not looked at."),
+    )
+    # Conditions
+    channels = models.CharField(
+        _("channels"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(Channel.choices)],
+        help_text=_("Comma-separated codes, e.g. email,chat. Empty: any."),
+    )
+    mailboxes = models.CharField(
+        _("support addresses"),
+        max_length=500,
+        blank=True,
+        help_text=_("The customer wrote to one of these addresses (comma-separated). Empty: any."),
+    )
+    keywords = models.TextField(
+        _("keywords"),
+        blank=True,
+        help_text=_(
+            "One of these words is in the subject or the customer's message (comma- or "
+            "line-separated; traditional and simplified Chinese alike, any case). Empty: any."
+        ),
+    )
+    languages = models.CharField(
+        _("languages"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(LANGUAGE_CHOICES)],
+        help_text=_("Comma-separated codes, e.g. zh-hant,en. Empty: any."),
+    )
+    tiers = models.CharField(
+        _("customer tiers"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(Tier.choices)],
+        help_text=_("Comma-separated codes, e.g. vip,key_account. Empty: any."),
+    )
+    kinds = models.CharField(
+        _("kinds"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(Kind.choices)],
+        help_text=_("Comma-separated codes, e.g. complaint. Empty: any."),
+    )
+    priorities = models.CharField(
+        _("priorities"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(Priority.choices)],
+        help_text=_("Comma-separated codes, e.g. high,urgent. Empty: any."),
+    )
+    statuses = models.CharField(
+        _("statuses"),
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(Status.choices)],
+        help_text=_("Comma-separated codes, e.g. open,pending. Empty: any."),
+    )
+    tags = models.CharField(
+        _("tags (products)"),
+        max_length=255,
+        blank=True,
+        help_text=_("The conversation has one of these tags (comma-separated). Empty: any."),
+    )
+    organizations = models.ManyToManyField(
+        "customers.Organization",
+        verbose_name=_("organizations"),
+        blank=True,
+        related_name="+",
+        help_text=_("The customer belongs to one of them. Empty: any."),
+    )
+    teams = models.ManyToManyField(
+        "staff.Team",
+        verbose_name=_("current teams"),
+        blank=True,
+        related_name="+",
+        help_text=_("The conversation is with one of them. Empty: any."),
+    )
+    # Actions
+    set_team = models.ForeignKey(
+        "staff.Team",
+        verbose_name=_("set the team"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    team_from_customer = models.BooleanField(
+        _("set the customer's own team"),
+        default=False,
+        help_text=_("The customer's owning team (e.g. key accounts), when they have one."),
+    )
+    set_priority = models.CharField(
+        _("set the priority"), max_length=10, choices=Priority.choices, blank=True
+    )
+    set_kind = models.CharField(_("set the kind"), max_length=16, choices=Kind.choices, blank=True)
+    add_tags = models.CharField(
+        _("add the tags"), max_length=255, blank=True, help_text=_("Comma-separated.")
+    )
+    assign = models.CharField(
+        _("assign to"), max_length=16, choices=Assign.choices, blank=True, default=Assign.KEEP
+    )
+    assign_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("agent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("For “a named agent”."),
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from kefu.service.rules import check_rule
+
+        check_rule(self)
+
+
+class RoutingRule(RuleBase):
+    """Where a new (or reopened) conversation goes: evaluated in order when it arrives."""
+
+    class Occasion(models.TextChoices):
+        BOTH = "both", _("New and reopened")
+        NEW = "new", _("New only")
+        REOPENED = "reopened", _("Reopened only")
+
+    occasion = models.CharField(
+        _("applies to"), max_length=10, choices=Occasion.choices, default=Occasion.BOTH
+    )
+
+    class Meta(RuleBase.Meta):
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+
+
+class Trigger(models.TextChoices):
+    CREATED = "created", _("Conversation created")
+    UPDATED = "updated", _("Conversation updated")
+    CUSTOMER_REPLIED = "customer_replied", _("Customer replied")
+    IDLE = "idle", _("Idle for N hours")
+    SLA_WARNING = "sla_warning", _("SLA near breach")
+    SLA_BREACHED = "sla_breached", _("SLA breached")
+
+
+class AutomationRule(RuleBase):
+    """If an event happens to a conversation that meets the conditions, then act."""
+
+    trigger = models.CharField(_("when"), max_length=16, choices=Trigger.choices)
+    idle_hours = models.PositiveIntegerField(
+        _("idle hours"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 365)],
+        help_text=_("For “idle”: hours since the last message."),
+    )
+    set_status = models.CharField(
+        _("set the status"), max_length=10, choices=RULE_STATUSES, blank=True
+    )
+    remove_tags = models.CharField(
+        _("remove the tags"), max_length=255, blank=True, help_text=_("Comma-separated.")
+    )
+    reply_template = models.ForeignKey(
+        CannedReply,
+        verbose_name=_("send the template reply"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    note = models.TextField(_("add the internal note"), blank=True)
+    webhook_url = models.URLField(
+        _("call the webhook"),
+        max_length=500,
+        blank=True,
+        help_text=_("POSTs the conversation as JSON, signed with the secret (HMAC-SHA256)."),
+    )
+    webhook_secret = models.CharField(_("webhook secret"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Idle rules: conversations whose last message is older than this were looked at.
+    idle_checked_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(RuleBase.Meta):
+        verbose_name = _("automation rule")
+        verbose_name_plural = _("automation rules")
+
+
+class WebhookCall(models.Model):
+    """One webhook POST an automation rule asked for, sent (and retried) by a task."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    rule = models.ForeignKey(
+        AutomationRule, null=True, on_delete=models.SET_NULL, related_name="webhook_calls"
+    )
+    rule_name = models.CharField(max_length=100)
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+"
+    )
+    url = models.URLField(max_length=500)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhook_call_due_idx",
+                condition=models.Q(state="queued"),
+            )
+        ]
+        verbose_name = _("webhook call")
+        verbose_name_plural = _("webhook calls")
+
+    def __str__(self) -> str:
+        return f"{self.rule_name} → {self.url}"

@@ -220,8 +220,8 @@ def _pause_or_resume(
     ConversationAssigned,
 )
 def update_clock(event: Any) -> None:
-    if isinstance(event, MessageAdded) and event.direction == "note":
-        return
+    if isinstance(event, MessageAdded) and (event.direction == "note" or event.automatic):
+        return  # notes and kefu's automatic replies answer nobody
     if not any_policies():
         return  # no SLA configured: not one query for it
     _handle(event)

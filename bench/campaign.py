@@ -60,6 +60,12 @@ def _status(field: str) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_database(kind: str, pg_server: str) -> tuple[str, object]:
     if kind == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="kefu-campaign-")) / "bench.sqlite3"
@@ -180,6 +186,8 @@ def child(size: int, db: str, pg_server: str, senders: int) -> None:
         Campaign.objects.filter(pk=campaign_id).update(status="running")
         rss_before = _status("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        load_before = os.getloadavg()[0]
+        sink_cpu = _cpu_seconds(sink.pid)  # type: ignore[arg-type]
         cpu = time.process_time()
         t0 = time.perf_counter()
         if os.environ.get("CAMPAIGN_PROFILE"):
@@ -188,17 +196,23 @@ def child(size: int, db: str, pg_server: str, senders: int) -> None:
 
             profiler = cProfile.Profile()
             profiler.runcall(campaigns.run, campaign_id, batch=500, parallel=1)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profiler).sort_stats(
+                os.environ.get("CAMPAIGN_PROFILE_SORT", "tottime")
+            ).print_stats(os.environ.get("CAMPAIGN_PROFILE_FILTER", ""), 30)
         else:
             campaigns.run(campaign_id, batch=500)
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - cpu
+        sink_cpu = _cpu_seconds(sink.pid) - sink_cpu  # type: ignore[arg-type]
+        load_after = os.getloadavg()[0]
         peak = _status("VmHWM")
         sent = Delivery.objects.filter(state="sent").count()
         time.sleep(0.5)
+        per = 1000 / max(1, sent)
         print(
             f"| {size:,} | {db} | {sent:,} | {counter.value:,} | {elapsed:.1f} s "
-            f"| **{sent / elapsed:,.0f}** | {cpu / elapsed:.0%} | {rss_before / 1024:,.0f} MB "
+            f"| **{sent / elapsed:,.0f}** | {cpu * per:.2f} ms | {sink_cpu * per:.2f} ms "
+            f"| {load_before:.2f} → {load_after:.2f} | {rss_before / 1024:,.0f} MB "
             f"| +{(peak - rss_before) / 1024:,.1f} MB | {seeded:.0f} s |",
             flush=True,
         )
@@ -226,10 +240,10 @@ def main() -> None:
     )
     print()
     print(
-        "| customers | db | sent | sink received | run time | msg/s | sender CPU "
-        "| RSS before | peak during run | seeding |"
+        "| customers | db | sent | sink received | run time | msg/s | sender CPU / msg "
+        "| sink CPU / msg | load (1 min) | RSS before | peak during run | seeding |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for size in [int(s) for s in args.sizes.split(",")]:
         subprocess.run(
             [

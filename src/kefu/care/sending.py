@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from kefu.care import tokens
+from kefu.care import live, mime, tokens
 from kefu.care.consent import FLAG, normalize, suppress, suppressed_among
 from kefu.care.models import Delivery, Purpose, Suppression, Survey, TemplateVersion
 from kefu.care.rendering import Rendered, context_for, render_for
@@ -62,18 +63,42 @@ def absolute(path: str) -> str:
     return settings.KEFU_BASE_URL.rstrip("/") + path
 
 
+@lru_cache(maxsize=32)
+def _link_pattern(name: str, prefix: str, base: str) -> tuple[str, str]:
+    """The absolute URL of ``name`` split around its token (reversed once, not per message;
+    tokens are URL-safe, so the result is what ``reverse`` would give)."""
+    marker = "TOKEN0000"
+    url = base.rstrip("/") + reverse(name, args=[marker])
+    head, _, tail = url.partition(marker)
+    return head, tail
+
+
+def _link(name: str, salt: str, pk: int) -> str:
+    from django.urls import get_script_prefix
+
+    head, tail = _link_pattern(name, get_script_prefix(), settings.KEFU_BASE_URL)
+    return head + tokens.make(salt, pk) + tail
+
+
 def unsubscribe_url(delivery_id: int) -> str:
-    return absolute(
-        reverse("care:unsubscribe", args=[tokens.make(tokens.UNSUBSCRIBE, delivery_id)])
-    )
+    return _link("care:unsubscribe", tokens.UNSUBSCRIBE, delivery_id)
+
+
+def _row_unsubscribe_url(row: Delivery) -> str:
+    """Made once per row (the template and the headers both use it)."""
+    url = getattr(row, "_unsubscribe_url", None)
+    if url is None:
+        url = unsubscribe_url(row.pk)
+        row._unsubscribe_url = url  # type: ignore[attr-defined]
+    return url
 
 
 def survey_url(survey_id: int) -> str:
-    return absolute(reverse("care:survey", args=[tokens.make(tokens.SURVEY, survey_id)]))
+    return _link("care:survey", tokens.SURVEY, survey_id)
 
 
 def open_url(delivery_id: int) -> str:
-    return absolute(reverse("care:opened", args=[tokens.make(tokens.OPENED, delivery_id)]))
+    return _link("care:opened", tokens.OPENED, delivery_id)
 
 
 # Claiming ------------------------------------------------------------------------------------
@@ -145,7 +170,7 @@ def _rows(ids: list[int]) -> list[Delivery]:
 
 def render_row(row: Delivery, versions: list[TemplateVersion]) -> Rendered | None:
     customer = row.customer
-    extra: dict[str, Any] = {"unsubscribe_url": unsubscribe_url(row.pk)}
+    extra: dict[str, Any] = {"unsubscribe_url": _row_unsubscribe_url(row)}
     if row.survey_id:
         extra["survey_url"] = survey_url(row.survey_id)
     if row.kind == Delivery.Kind.CSAT:
@@ -188,41 +213,116 @@ class _OnceBuilt(EmailMultiAlternatives):
         return self._built
 
 
-def build_email(
-    row: Delivery, rendered: Rendered, *, tracking: bool = True
-) -> EmailMultiAlternatives:
-    from kefu.mail.outbound import domain_of
-
-    url = unsubscribe_url(row.pk)
-    headers = {
-        "Message-ID": row.message_id,
-        "List-Unsubscribe": f"<{url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "Auto-Submitted": "auto-generated",
-        "X-Kefu-Loop": domain_of(settings.DEFAULT_FROM_EMAIL),
-    }
-    if row.kind == Delivery.Kind.CAMPAIGN:
-        headers["Precedence"] = "bulk"
-    with translation.override(rendered.language or settings.LANGUAGE_CODE):
+@lru_cache(maxsize=16)
+def _footer(language: str) -> str:
+    with translation.override(language or settings.LANGUAGE_CODE):
         from django.utils.translation import gettext
 
-        footer = gettext("Unsubscribe")
+        return gettext("Unsubscribe")
+
+
+@dataclass
+class Parts:
+    """Everything a care email says, whichever way it is built."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    unsubscribe_url: str
+    headers: tuple[tuple[str, str], ...]  # the same for every message of a kind
+
+
+def parts(row: Delivery, rendered: Rendered, *, tracking: bool = True) -> Parts:
+    from kefu.mail.outbound import domain_of
+
+    url = _row_unsubscribe_url(row)
+    headers = [
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Kefu-Loop", domain_of(settings.DEFAULT_FROM_EMAIL)),
+    ]
+    if row.kind == Delivery.Kind.CAMPAIGN:
+        headers.append(("Precedence", "bulk"))
+    footer = _footer(rendered.language)
     text = rendered.text.rstrip() + f"\n\n--\n{footer}: {url}\n"
-    email = _OnceBuilt(
-        subject=rendered.subject or "—",
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[row.address],
-        headers=headers,
-    )
+    html = ""
     if rendered.html:
         pixel = f'<img src="{open_url(row.pk)}" width="1" height="1" alt="">' if tracking else ""
         html = (
             f'{rendered.html}<hr><p style="font-size:12px;color:#666">'
             f'<a href="{url}">{footer}</a></p>{pixel}'
         )
-        email.attach_alternative(html, "text/html")
+    return Parts(
+        to=row.address,
+        subject=" ".join(rendered.subject.split()) or "—",  # one line, whatever it came from
+        text=text,
+        html=html,
+        unsubscribe_url=url,
+        headers=tuple(headers),
+    )
+
+
+def build_email(
+    row: Delivery, rendered: Rendered, *, tracking: bool = True
+) -> EmailMultiAlternatives:
+    """The message through Django's email package (any backend; any address)."""
+    p = parts(row, rendered, tracking=tracking)
+    email = _OnceBuilt(
+        subject=p.subject,
+        body=p.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[p.to],
+        headers={
+            "Message-ID": row.message_id,
+            "List-Unsubscribe": f"<{p.unsubscribe_url}>",
+            **dict(p.headers),
+        },
+    )
+    if p.html:
+        email.attach_alternative(p.html, "text/html")
     return email
+
+
+@dataclass
+class Outgoing:
+    """One message ready to hand over: raw bytes for an SMTP connection (the fast path), or
+    a Django email for any other backend and for addresses that are not plain ASCII."""
+
+    sender: str = ""
+    recipient: str = ""
+    data: bytes | None = None
+    email: EmailMultiAlternatives | None = None
+
+
+def _raw_capable(connection: Any) -> bool:
+    from django.core.mail.backends.smtp import EmailBackend
+
+    return isinstance(connection, EmailBackend)
+
+
+def prepare(row: Delivery, rendered: Rendered, connection: Any) -> Outgoing:
+    """The message for ``row``, built completely (errors surface here, before "sending")."""
+    if _raw_capable(connection) and mime.plain_address(row.address):
+        p = parts(row, rendered)
+        try:
+            sender, data = mime.build(
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=p.to,
+                subject=p.subject,
+                message_id=row.message_id,
+                text=p.text,
+                html=p.html,
+                unsubscribe_url=p.unsubscribe_url,
+                constant=p.headers,
+            )
+        except (ValueError, UnicodeError):
+            pass  # e.g. a non-ASCII From domain: Django's package handles it
+        else:
+            return Outgoing(sender=sender, recipient=p.to, data=data)
+    email = build_email(row, rendered)
+    email.message()
+    return Outgoing(email=email)
 
 
 # Sending -------------------------------------------------------------------------------------
@@ -279,8 +379,7 @@ def send_claimed(
                 row.message_id = row.message_id or (
                     f"<care.{uuid.uuid4().hex}@{row.address.rpartition('@')[2] or 'localhost'}>"
                 )
-                email = build_email(row, rendered)
-                email.message()
+                outgoing = prepare(row, rendered, connection)
             except Exception as exc:
                 logger.exception("could not build care email %s", row.key)
                 _settle(row, State.FAILED, f"could not build: {exc}", from_state=State.CLAIMED)
@@ -289,13 +388,14 @@ def send_claimed(
             if not _mark_sending(row, accepted):
                 continue  # another worker settled it (lease ran out): not ours any more
             started = time.monotonic()
-            result = _send_one(connection, email, row, counts, accepted)
+            result = _send_one(connection, outgoing, row, counts, accepted)
             if result == "reopen":
                 connection = _reopen(connection)
             if interval and index < len(rows) - 1:
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
         _record_sent(accepted)
+        live.changed(rows[0].campaign_id)  # once a second at most
         if own:
             try:
                 connection.close()
@@ -327,22 +427,44 @@ def _record_sent(accepted: list[int]) -> None:
 def _mark_sending(row: Delivery, accepted: list[int]) -> bool:
     """Commit "sending" for ``row`` (and "sent" for the messages the server accepted since the
     last commit: one commit per message instead of two; a crash in between leaves those
-    "sending", hence uncertain and never resent, which is the at-most-once side)."""
-    with transaction.atomic():
-        _record_sent(accepted)
-        done = Delivery.objects.filter(pk=row.pk, state=State.CLAIMED).update(
-            state=State.SENDING,
-            attempts=row.attempts + 1,
-            message_id=row.message_id,
-            lease_until=timezone.now() + SENDING_LEASE,
+    "sending", hence uncertain and never resent, which is the at-most-once side).
+
+    Once per message, so it is two plain statements instead of the ORM's (whose query
+    building cost more than the rest of the commit)."""
+    from django.db import connection
+
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        if accepted:
+            marks = ", ".join(["%s"] * len(accepted))
+            cursor.execute(
+                f"UPDATE {table} SET state = %s, error = '', lease_until = NULL, sent_at = %s "  # noqa: S608 (our table's name; values are parameters)
+                f"WHERE state = %s AND id IN ({marks})",
+                [State.SENT.value, adapt(now), State.SENDING.value, *accepted],
+            )
+            accepted.clear()
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, attempts = %s, message_id = %s, lease_until = %s "  # noqa: S608 (our table's name; values are parameters)
+            "WHERE id = %s AND state = %s",
+            [
+                State.SENDING.value,
+                row.attempts + 1,
+                row.message_id,
+                adapt(now + SENDING_LEASE),
+                row.pk,
+                State.CLAIMED.value,
+            ],
         )
+        done = cursor.rowcount
     row.attempts += 1
     return bool(done)
 
 
 def _send_one(
     connection: Any,
-    email: EmailMultiAlternatives,
+    outgoing: Outgoing,
     row: Delivery,
     counts: Counts,
     accepted: list[int],
@@ -350,7 +472,12 @@ def _send_one(
     """Hand one message over; "reopen" when the connection is not usable any more."""
     try:
         connection.open()  # no-op while it is open: one SMTP session for many messages
-        sent = connection.send_messages([email])
+        if outgoing.data is not None:
+            # Raises when the server refuses the one recipient (or the message).
+            connection.connection.sendmail(outgoing.sender, [outgoing.recipient], outgoing.data)
+            sent = 1
+        else:
+            sent = connection.send_messages([outgoing.email])
     except smtplib.SMTPRecipientsRefused as exc:
         reasons = "; ".join(f"{r}: {c} {m!r}" for r, (c, m) in exc.recipients.items())
         permanent = all(c >= 500 for c, _m in exc.recipients.values())
@@ -426,6 +553,7 @@ def mark_bounced(message_id: str, reason: str, *, complaint: bool = False) -> bo
     if row is None:
         return False
     Delivery.objects.filter(pk=row.pk).update(bounced_at=timezone.now())
+    live.changed(row.campaign_id)
     suppress(
         row.address,
         Suppression.Reason.COMPLAINT if complaint else Suppression.Reason.BOUNCED,

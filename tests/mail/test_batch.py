@@ -297,3 +297,30 @@ def test_a_batch_writes_a_few_statements_per_message(mailbox):
     # events (other apps) and the immediate task backend of the tests sending each email.
     per_message = len(queries) / 40
     assert per_message < 12, per_message
+
+
+def test_with_the_database_queue_a_batch_writes_the_delivery_tasks_as_enqueue_does(
+    mailbox, settings
+):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    ids = [
+        store(raw_email(sender=f"c{n}@example.cn"), mailbox=mailbox, source="pipe")[0].pk
+        for n in range(3)
+    ]
+    process_batch(ids)
+    outbox = sorted(OutboundEmail.objects.filter(kind="ack").values_list("pk", flat=True))
+    assert len(outbox) == 3
+    tasks = DBTaskResult.objects.filter(task_path="kefu.mail.tasks.send_outbound")
+    assert sorted(t.args_kwargs["args"][0] for t in tasks) == outbox
+    # the rows the queue's own enqueue writes: ready, to run now, readable by its worker
+    from kefu.mail.tasks import send_outbound
+
+    reference = send_outbound.enqueue(outbox[0])
+    ours, theirs = tasks.exclude(pk=reference.id).first(), DBTaskResult.objects.get(pk=reference.id)
+    for name in ("status", "run_after", "priority", "queue_name", "backend_name", "task_path"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert list(ours.task_result.args) == ours.args_kwargs["args"]  # its worker can read it

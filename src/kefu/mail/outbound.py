@@ -203,7 +203,7 @@ def _enqueue_in_database(ids: Sequence[int]) -> None:
     """``send_outbound.enqueue(pk)`` for each id, as one INSERT of the database queue's rows
     (the fields its ``enqueue`` writes)."""
     from django_tasks.utils import normalize_json
-    from django_tasks_db.models import DBTaskResult
+    from django_tasks_db.models import DBTaskResult, get_date_max
 
     from kefu.mail.tasks import send_outbound
 
@@ -216,7 +216,8 @@ def _enqueue_in_database(ids: Sequence[int]) -> None:
                 priority=send_outbound.priority,
                 task_path=send_outbound.module_path,
                 queue_name=send_outbound.queue_name,
-                run_after=send_outbound.run_after,
+                # the queue's pre_save signal, which bulk_create does not send: "not before"
+                run_after=send_outbound.run_after or get_date_max(),
                 backend_name=backend.alias,
             )
             for pk in ids

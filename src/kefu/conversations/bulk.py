@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from kefu.conversations import actions
 from kefu.conversations.access import visible_conversations
-from kefu.conversations.models import Conversation
+from kefu.conversations.models import Conversation, Priority, Status
 from kefu.core.errors import ActionError
 from kefu.staff.access import agent_profile
 from kefu.staff.models import Team
@@ -83,8 +83,12 @@ def _door(actor: Any, operation: str, value: str) -> Callable[[Conversation], An
 
         return move
     if operation == "status":
+        if value not in Status.values:
+            raise ActionError(f"unknown status {value[:20]!r}")
         return lambda c: actions.set_status(c, actor=actor, status=value)
     if operation == "priority":
+        if value not in Priority.values:
+            raise ActionError(f"unknown priority {value[:20]!r}")
         return lambda c: actions.set_priority(c, actor=actor, priority=value)
     if operation in ("tag", "untag"):
         name = actions.normalize_tag(value)

@@ -5,11 +5,13 @@
 It makes its own throwaway database (a temporary SQLite file, or a fresh PostgreSQL database
 ``kefu_bench_<random>`` dropped at the end), migrates it and grows it to each size in turn:
 N conversations with five messages each (customer, agent, customer, agent, customer) spread over
-two years, 5 teams, 30 agents, N / 5 customers, Chinese subjects and bodies. At each size it
+two years, 5 teams, 30 agents, N / 5 customers, Chinese subjects and bodies, each conversation
+tagged with its product (products are tags: the dashboard's product filter). At each size it
 prints the time of ``kefu analytics rebuild``'s rollup part (facts + rollups from source), of
 the customer-value job and of the trending-terms job (one week), and the manager dashboard's
-server time (median of runs, test client) and query count with and without filters. It prints
-the load average before and after, since the machine may be shared; it asserts nothing.
+server time (median of runs, test client) and query count for each period the dashboard offers,
+with and without filters. It prints the load average before and after each size, since the
+machine may be shared; it asserts nothing.
 
 Seeding bypasses the actions on purpose (COPY on PostgreSQL, executemany on SQLite): the rows
 have the shape the actions give them; timeline entries are left out (no reopens).
@@ -61,9 +63,11 @@ def load() -> str:
 def setup_world(max_size: int) -> dict[str, Any]:
     from django.contrib.auth.models import User
 
+    from kefu.core.models import Tag
     from kefu.customers.models import Customer
     from kefu.staff.models import AgentProfile, Team
 
+    tags = {p: Tag.objects.create(name=p.lower()).pk for p in PRODUCTS}
     teams = [Team.objects.create(name=f"团队 {i}", slug=f"t{i}") for i in range(5)]
     agents: dict[int, list[int]] = {t.pk: [] for t in teams}
     for i in range(30):
@@ -84,16 +88,22 @@ def setup_world(max_size: int) -> dict[str, Any]:
             batch = []
     Customer.objects.bulk_create(batch)
     ids = list(Customer.objects.values_list("pk", flat=True))
-    return {"teams": [t.pk for t in teams], "agents": agents, "customers": ids, "manager": manager}
+    return {
+        "teams": [t.pk for t in teams],
+        "agents": agents,
+        "customers": ids,
+        "manager": manager,
+        "tags": tags,
+    }
 
 
-def rows(world: dict[str, Any], start: int, end: int, now: Any) -> tuple[list, list]:
+def rows(world: dict[str, Any], start: int, end: int, now: Any) -> tuple[list, list, list]:
     from kefu.conversations.models import Conversation, Message
 
     rng = random.Random(start)
     conv_fields = [f for f in Conversation._meta.concrete_fields]
     msg_fields = [f for f in Message._meta.concrete_fields if f.column != "id"]
-    convs, msgs = [], []
+    convs, msgs, tags = [], [], []
     for cid in range(start + 1, end + 1):
         created = now - timedelta(days=rng.random() * DAYS)
         team = rng.choice(world["teams"])
@@ -129,6 +139,7 @@ def rows(world: dict[str, Any], start: int, end: int, now: Any) -> tuple[list, l
             "solved_at": solved,
         }
         convs.append(tuple(values.get(f.attname, _default(f)) for f in conv_fields))
+        tags.append((cid, world["tags"][p]))
         for k, at in enumerate(times):
             direction = "in" if k % 2 == 0 else "out"
             m = {
@@ -143,7 +154,7 @@ def rows(world: dict[str, Any], start: int, end: int, now: Any) -> tuple[list, l
                 "created_at": at,
             }
             msgs.append(tuple(m.get(f.attname, _default(f)) for f in msg_fields))
-    return convs, msgs
+    return convs, msgs, tags
 
 
 def _default(field: Any) -> Any:
@@ -177,13 +188,16 @@ def grow(world: dict[str, Any], start: int, end: int, now: Any) -> float:
     t = time.perf_counter()
     conv_fields = list(Conversation._meta.concrete_fields)
     msg_fields = [f for f in Message._meta.concrete_fields if f.column != "id"]
+    through = Conversation.tags.through
+    tag_fields = [through._meta.get_field("conversation"), through._meta.get_field("tag")]
     step = 50_000
     for lo in range(start, end, step):
         hi = min(end, lo + step)
-        convs, msgs = rows(world, lo, hi, now)
+        convs, msgs, tags = rows(world, lo, hi, now)
         with transaction.atomic():
             insert(Conversation._meta.db_table, conv_fields, convs)
             insert(Message._meta.db_table, msg_fields, msgs)
+            insert(through._meta.db_table, tag_fields, tags)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return time.perf_counter() - t
@@ -243,10 +257,11 @@ def main() -> None:
         django.setup()
         from django.core.management import call_command
         from django.db import connection
+        from django.db.models import Count
         from django.utils import timezone
 
         from kefu.analytics import rollups, terms, value
-        from kefu.analytics.models import DailyRollup
+        from kefu.analytics.models import AgentDailyRollup, DailyRollup
 
         call_command("migrate", verbosity=0)
         print(
@@ -256,37 +271,48 @@ def main() -> None:
         now = timezone.now()
         world = setup_world(max(sizes))
         team = world["teams"][0]
+        product = world["tags"][PRODUCTS[0]]
         queries = {
+            "7 days, no filter": "period=7d",
             "30 days, no filter": "period=30d",
             "30 days, team + channel": f"period=30d&team={team}&channel=email",
+            "30 days, product": f"period=30d&tag={product}",
+            "90 days (by week), no filter": "period=90d",
             "90 days, team + tier + kind": f"period=90d&team={team}&tier=vip&kind=question",
-            "12 months by week": "period=365d&grain=week",
+            "90 days by day, channel + product": f"period=90d&grain=day&channel=chat&tag={product}",
+            "12 months by week, no filter": "period=365d&grain=week",
+            "12 months by week, team + channel": f"period=365d&grain=week&team={team}&channel=chat",
+            "12 months by month, tier": "period=365d&grain=month&tier=vip",
+            "12 months by day, no filter": "period=365d&grain=day",
+            "12 months by week, product + kind": f"period=365d&tag={product}&kind=complaint",
         }
-        print(
-            "| conversations | messages | seed s | rebuild s | rollup rows | values s | "
-            "terms (1 week) s | "
-            + " | ".join(f"dashboard {q}: ms (queries)" for q in queries)
-            + " |"
-        )
-        print("|" + "---|" * (7 + len(queries)))
         done = 0
         for size in sizes:
             seed = grow(world, done, size, now)
             done = size
+            print(f"\n{size:,} conversations, {size * 5:,} messages; load average {load()}")
             rebuild_s, _ = timed(rollups.rebuild)
             values_s, _ = timed(value.refresh_values)
             terms_s, _ = timed(lambda: terms.refresh_week(terms.monday(timezone.localdate())))
-            cells = []
-            for query in queries.values():
-                ms, n = dashboard(world, query, args.runs)
-                cells.append(f"{ms * 1000:.0f} ({n})")
+            by_grain = dict(
+                DailyRollup.objects.values_list("grain").annotate(n=Count("pk")).order_by()
+            )
             print(
-                f"| {size:,} | {size * 5:,} | {seed:.0f} | {rebuild_s:.1f} | "
-                f"{DailyRollup.objects.count():,} | {values_s:.1f} | {terms_s:.1f} | "
-                + " | ".join(cells)
-                + " |",
+                "| seed s | rebuild s | main rollup rows (day / week / month) | agent rows | "
+                "values s | terms (1 week) s |"
+            )
+            print("|---|---|---|---|---|---|")
+            print(
+                f"| {seed:.0f} | {rebuild_s:.1f} | "
+                + " / ".join(f"{by_grain.get(g, 0):,}" for g in ("day", "week", "month"))
+                + f" | {AgentDailyRollup.objects.count():,} | {values_s:.1f} | {terms_s:.1f} |",
                 flush=True,
             )
+            print("\n| manager dashboard | ms, median | queries | load average |")
+            print("|---|---|---|---|")
+            for label, query in queries.items():
+                ms, n = dashboard(world, query, args.runs)
+                print(f"| {label} | {ms * 1000:.0f} | {n} | {load()} |", flush=True)
         print(f"load average after: {load()}")
     finally:
         db.cleanup()

@@ -29,6 +29,7 @@ METRICS: dict[str, tuple[str, Q]] = {
     "complaints": ("created_day", Q(kind=Kind.COMPLAINT)),
     "chats_missed": ("created_day", Q(chat_missed=True)),
     "chats": ("created_day", Q(chat_wait_seconds__isnull=False) | Q(chat_missed=True)),
+    "nps": ("", Q()),  # the conversations of the period's NPS detractors, whenever they were
 }
 
 
@@ -53,9 +54,13 @@ def drill(params: QueryDict, user: Any) -> tuple[QuerySet[Conversation], dict[st
             last = b + timedelta(days=width - 1) if width else _month_end(b)
             start, end = max(start, b), min(end, last)
             asked["bucket"] = bucket
-    facts = ConversationFact.objects.filter(
-        extra, f.scope_q(), **{f"{day_field}__gte": start, f"{day_field}__lte": end}
-    )
+    facts = ConversationFact.objects.filter(extra, f.scope_q())
+    if day_field:
+        facts = facts.filter(**{f"{day_field}__gte": start, f"{day_field}__lte": end})
+    if metric == "nps":
+        facts = ConversationFact.objects.filter(
+            f.scope_q(), customer_id__in=_detractors(start, end)
+        )
     customer = params.get("customer", "")
     if customer.isdigit():
         facts = ConversationFact.objects.filter(f.scope_q(), customer_id=int(customer))
@@ -63,6 +68,8 @@ def drill(params: QueryDict, user: Any) -> tuple[QuerySet[Conversation], dict[st
             facts = facts.filter(extra)
         asked["customer"] = customer
     qs = visible_conversations(user).filter(pk__in=facts.values("conversation_id"))
+    if f.tag is not None:
+        qs = qs.filter(tags=f.tag)
     term = params.get("term", "").strip()[:64]
     if term:
         try:
@@ -86,6 +93,24 @@ def drill(params: QueryDict, user: Any) -> tuple[QuerySet[Conversation], dict[st
         "-created_at", "-id"
     )
     return qs, asked
+
+
+def _detractors(start: date, end: date) -> QuerySet[Any]:
+    """Customers who gave an NPS of 0–6 in the period."""
+    from datetime import datetime, time
+
+    from django.utils import timezone
+
+    from kefu.analytics.metrics import DETRACTOR
+    from kefu.care.models import Survey
+
+    zone = timezone.get_default_timezone()
+    return Survey.objects.filter(
+        kind=Survey.Kind.NPS,
+        score__lte=DETRACTOR,
+        answered_at__gte=datetime.combine(start, time.min, tzinfo=zone),
+        answered_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+    ).values("customer_id")
 
 
 def _month_end(day: date) -> date:

@@ -12,7 +12,18 @@ from django.utils import timezone
 from kefu.analytics.filters import Filters
 from kefu.analytics.metrics import report
 
-REPORTS = ("summary", "series", "team", "agent", "channel", "kind", "tier", "churn", "terms")
+REPORTS = (
+    "summary",
+    "series",
+    "team",
+    "agent",
+    "channel",
+    "kind",
+    "tier",
+    "tag",
+    "churn",
+    "terms",
+)
 
 
 def table(f: Filters, names: dict[str, dict[Any, str]], what: str) -> list[list[Any]]:
@@ -48,7 +59,7 @@ def table(f: Filters, names: dict[str, dict[Any, str]], what: str) -> list[list[
             [s[k][i] if k != "period" else s["labels"][i] for k in head]
             for i in range(len(s["labels"]))
         ]
-    if what in ("team", "agent", "channel", "kind", "tier"):
+    if what in ("team", "agent", "channel", "kind", "tier", "tag"):
         items = rep.breakdowns[what]
         keys = ["label"] + [k for k in (items[0] if items else {}) if k not in ("label", "value")]
         return [keys] + [[str(i[k]) if k == "label" else i[k] for k in keys] for i in items]

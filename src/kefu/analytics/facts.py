@@ -97,12 +97,12 @@ def build_fact(
     row: ConversationRow,
     messages: Iterable[tuple[str, datetime]],
     reopens: int,
-    chat: tuple[datetime, datetime | None, datetime | None] | None,
+    chat: tuple[datetime, datetime | None, datetime | None, int | None] | None,
     tags: Iterable[int] = (),
 ) -> ConversationFact:
     """The fact of one conversation from its row, its (direction, time) messages in order
-    (notes left out), its reopen count, its chat session (queued, accepted, ended) and its
-    tag ids."""
+    (notes left out), its reopen count, its chat session (queued, accepted, ended, agent)
+    and its tag ids."""
     replies = inbound = 0
     waiting_since: datetime | None = None
     answered_once = False
@@ -140,8 +140,9 @@ def build_fact(
         sla_resolution = resolved_at <= row.resolution_due
     wait = None
     missed = False
+    chat_agent = accepted = ended = None
     if chat is not None:
-        queued, accepted, ended = chat
+        queued, accepted, ended, chat_agent = chat
         if accepted is not None:
             wait = round((accepted - queued).total_seconds(), 1)
         elif ended is not None:
@@ -172,6 +173,9 @@ def build_fact(
         chat_wait_seconds=wait,
         chat_missed=missed,
         tags=sorted(set(tags)),
+        chat_agent_id=chat_agent if accepted is not None else None,
+        chat_accepted_at=accepted if chat_agent is not None else None,
+        chat_ended_at=ended if chat_agent is not None and accepted is not None else None,
     )
 
 
@@ -192,15 +196,17 @@ def _reopen_counts(conversation_ids: list[int] | None = None) -> dict[int, int]:
     )
 
 
-def _chats(conversation_ids: list[int] | None = None) -> dict[int, tuple[Any, Any, Any]]:
+def _chats(conversation_ids: list[int] | None = None) -> dict[int, tuple[Any, Any, Any, Any]]:
     from kefu.livechat.models import ChatSession
 
     qs = ChatSession.objects.all()
     if conversation_ids is not None:
         qs = qs.filter(conversation_id__in=conversation_ids)
     return {
-        c: (q, a, e)
-        for c, q, a, e in qs.values_list("conversation_id", "queued_at", "accepted_at", "ended_at")
+        c: (q, a, e, agent)
+        for c, q, a, e, agent in qs.values_list(
+            "conversation_id", "queued_at", "accepted_at", "ended_at", "agent_id"
+        )
     }
 
 

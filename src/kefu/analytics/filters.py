@@ -78,20 +78,21 @@ class Filters:
         """The dimensions as a condition. Facts hold every dimension ("no team" and
         "unassigned" are nulls there, zeros in rollups; tags are read from the conversations);
         for the main rollup only the team (its other dimensions are read by shape, see
-        ``metrics``), for the agents' rollup team and agent."""
+        ``metrics``), for the agents' rollup team and agent; for NPS answers ("nps", with
+        the customer's prefix) the team."""
         facts = facts or table == "facts"
         q = Q()
         if self.allowed_teams is not None:
             q &= Q(**{f"{prefix}team_id__in": sorted(self.allowed_teams)})
         if self.team is not None:
-            none = facts and self.team == 0
+            none = (facts or table == "nps") and self.team == 0
             q &= Q(
                 **{f"{prefix}team_id__isnull": True} if none else {f"{prefix}team_id": self.team}
             )
         for name in ("channel", "tier", "kind"):
             if getattr(self, name) and facts:
                 q &= Q(**{f"{prefix}{name}": getattr(self, name)})
-        if self.agent is not None and table != "main":
+        if self.agent is not None and table not in ("main", "nps"):
             none = facts and self.agent == 0
             q &= Q(
                 **{f"{prefix}agent_id__isnull": True} if none else {f"{prefix}agent_id": self.agent}

@@ -4,21 +4,21 @@ messages, never a row per day of a long period."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
 from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile, period_start
 
 MAIN_DIMS = ("channel", "kind", "tier")
-COLUMNS = ("day", "tag_id", "team_id", *MAIN_DIMS, *COUNTERS, *HISTOGRAMS)
-AGENT_KEY = ("day", "team_id", "agent_id")
-AGENT_COLUMNS = (*AGENT_KEY, *COUNTERS, *HISTOGRAMS)
 
 
 # What a breakdown row and a point of the series show: summing only these keeps the
@@ -149,6 +149,60 @@ def before_q(day: date) -> Q:
     return Q(grain="month", day__lt=month) | Q(grain="day", day__gte=month, day__lt=day)
 
 
+def grouped(
+    qs: QuerySet[Any], keys: tuple[str, ...], counters: tuple[str, ...], hists: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The rows of ``qs`` summed by ``keys`` in the database: counters with SUM, histograms
+    merged bucket by bucket (``jsonb_each_text`` on PostgreSQL, ``json_each`` on SQLite), so
+    the dashboard handles a row per group, not per rollup row. Two queries."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    sums = {f"sum_{c}": Sum(c) for c in counters}
+    for values in qs.order_by().values(*keys).annotate(**sums):
+        row = {k: values[k] for k in keys}
+        row |= {c: values[f"sum_{c}"] or 0 for c in counters}
+        out[tuple(row[k] for k in keys)] = row | {h: {} for h in hists}
+    if not hists or not out:
+        return list(out.values())
+    day_key = keys.index("day") if "day" in keys else None
+
+    def key_of(values: Any) -> tuple[Any, ...]:
+        key = list(values)
+        if day_key is not None and isinstance(key[day_key], str):
+            key[day_key] = date.fromisoformat(key[day_key])  # SQLite gives dates as text
+        return tuple(key)
+
+    quote = connection.ops.quote_name
+    inner, params = qs.order_by().values(*keys, *hists).query.sql_with_params()
+    if connection.vendor != "postgresql":
+        # SQLite's json_each re-parses the text of every row for every histogram: parsing
+        # each row once here and merging is faster.
+        with connection.cursor() as cursor:
+            cursor.execute(inner, params)
+            for values in cursor.fetchall():
+                row = out[key_of(values[: len(keys)])]
+                for name, text in zip(hists, values[len(keys) :], strict=True):
+                    if text and text != "{}":
+                        merge(row[name], json.loads(text))
+        return list(out.values())
+    cols = ", ".join(f"r.{quote(k)}" for k in keys)
+    # The rows are read once (a materialized CTE), then each histogram is unnested. Column
+    # names come from the models, never from input; values are parameters.
+    selects = [
+        f"SELECT {i}, {cols}, h.key, SUM(h.value::integer) "  # noqa: S608
+        f"FROM r, jsonb_each_text(r.{quote(name)}) h GROUP BY {cols}, h.key"
+        for i, name in enumerate(hists)
+    ]
+    sql = f"WITH r AS MATERIALIZED ({inner}) " + " UNION ALL ".join(selects)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    for n, *rest in fetched:
+        b, count = rest[len(keys) :]
+        if count:
+            out[key_of(rest[: len(keys)])][hists[n]][str(b)] = int(count)
+    return list(out.values())
+
+
 def shape_of(needed: set[str]) -> tuple[str, ...]:
     """The rollup shape holding the dimensions ``needed``: the total, one dimension with the
     others summed, or the full rows."""
@@ -171,6 +225,44 @@ def shape_q(shape: tuple[str, ...], dims: dict[str, str]) -> Q:
     return q
 
 
+PROMOTER = 9  # NPS: 9–10 promote, 0–6 detract (care.surveys.LOW_NPS)
+DETRACTOR = 6
+
+
+def nps(f: Filters) -> dict[str, Any]:
+    """Net promoter score of the NPS surveys answered in the period (care's surveys: one
+    query on the answers, which are few). NPS is asked of customers, not about one
+    conversation: the team (the customer's owning team) and tier filters apply, channel, kind,
+    tag and agent do not."""
+    from django.db.models import Count
+
+    from kefu.care.models import Survey
+
+    zone = timezone.get_default_timezone()
+    qs = Survey.objects.filter(
+        kind=Survey.Kind.NPS,
+        score__isnull=False,
+        answered_at__gte=datetime.combine(f.start, time.min, tzinfo=zone),
+        answered_at__lt=datetime.combine(f.end + timedelta(days=1), time.min, tzinfo=zone),
+    )
+    scope = f.scope_q(prefix="customer__", table="nps")
+    if f.tier:
+        scope &= Q(customer__tier=f.tier)
+    counts = qs.filter(scope).aggregate(
+        answers=Count("pk"),
+        promoters=Count("pk", filter=Q(score__gte=PROMOTER)),
+        detractors=Count("pk", filter=Q(score__lte=DETRACTOR)),
+    )
+    n = counts["answers"]
+    score = round(100 * (counts["promoters"] - counts["detractors"]) / n) if n else None
+    return {
+        "nps": score,
+        "nps_answers": n,
+        "nps_promoters": counts["promoters"],
+        "nps_detractors": counts["detractors"],
+    }
+
+
 @dataclass
 class Report:
     filters: Filters
@@ -178,21 +270,23 @@ class Report:
     series: dict[str, list[Any]]
     breakdowns: dict[str, list[dict[str, Any]]]
     backlog: int
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def figures(self) -> dict[str, Any]:
-        return self.totals.figures() | {"backlog": self.backlog}
+        return self.totals.figures() | {"backlog": self.backlog} | self.extra
 
 
 def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report:
     """Totals, a time series per grain and breakdowns by dimension, for the filters.
 
-    Three or four queries whatever the period: the main rollup's rows for the totals and
-    every breakdown (the coarsest rows covering the period, in the shapes the filters and each
-    breakdown need), the series' rows when its grain is finer than a month, the agents'
-    rollup, and the backlog before the period. With an agent chosen ("my figures"), totals
-    and series come from the agents' rollup (period, team and agent: channel, kind, tier and
-    tag do not apply there); the agents' breakdown applies only the period and team filters."""
+    A fixed number of queries whatever the period, each summing in the database: the main
+    rollup's rows for the totals and every breakdown (the coarsest rows covering the period,
+    in the shapes the filters and each breakdown need), the series' rows (aligned to its
+    grain), the agents' rollup, and the backlog before the period. With an agent chosen ("my
+    figures"), totals and series come from the agents' rollup (period, team and agent:
+    channel, kind, tier and tag do not apply there); the agents' breakdown applies only the
+    period and team filters."""
     by_agent = f.agent is not None
     totals = Totals()
     per_bucket: dict[date, Totals] = defaultdict(lambda: Totals(fields=SERIES))
@@ -201,22 +295,16 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         for d in ("team_id", *MAIN_DIMS, "tag_id", "agent_id")
     }
     coarse = pieces(f.start, f.end, "month")
-    same = f.grain == "month"  # the series' rows are the totals' rows
+    aligned = period_q(pieces(f.start, f.end, f.grain))
     agents = AgentDailyRollup.objects.filter(period_q(coarse), f.scope_q(table="agent"))
-    agent_fields = AGENT_COLUMNS if by_agent else (*AGENT_KEY, *BREAKDOWN[0], *BREAKDOWN[1])
-    for row in agents.values(*agent_fields).iterator(chunk_size=5000):
+    fields = (COUNTERS, HISTOGRAMS) if by_agent else BREAKDOWN
+    for row in grouped(agents, ("team_id", "agent_id"), *fields):
         per_dim["agent_id"][row["agent_id"]].add(row)
         if by_agent:
             totals.add(row)
             per_dim["team_id"][row["team_id"]].add(row)
-            if same:
-                per_bucket[row["day"]].add(row)
     if by_agent:
-        if not same:
-            aligned = period_q(pieces(f.start, f.end, f.grain))
-            rows = AgentDailyRollup.objects.filter(aligned, f.scope_q(table="agent"))
-            for row in rows.values("day", *SERIES[0], *SERIES[1]).iterator(chunk_size=5000):
-                per_bucket[bucket_start(row["day"], f.grain)].add(row)
+        series = AgentDailyRollup.objects.filter(aligned, f.scope_q(table="agent"))
         before = AgentDailyRollup.objects.filter(before_q(f.start), f.scope_q(table="agent"))
     else:
         dims = f.dims
@@ -234,7 +322,7 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         if f.tag is None:
             q |= Q(tag_id__gt=0) & shape_q(base, dims)  # the breakdown by tag
         rows = DailyRollup.objects.filter(q, period_q(coarse), team_q)
-        for row in rows.values(*COLUMNS).iterator(chunk_size=5000):
+        for row in grouped(rows, ("tag_id", "team_id", *MAIN_DIMS), COUNTERS, HISTOGRAMS):
             if row["tag_id"] != tag:
                 per_dim["tag_id"][row["tag_id"]].add(row)
                 continue
@@ -244,18 +332,14 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
                 per_dim["team_id"][row["team_id"]].add(row)
                 if f.tag is not None:
                     per_dim["tag_id"][row["tag_id"]].add(row)
-                if same:
-                    per_bucket[row["day"]].add(row)
             for d in wanted.get(shape, ()):
                 per_dim[d][row[d]].add(row)
-        if not same:
-            aligned = period_q(pieces(f.start, f.end, f.grain))
-            series = DailyRollup.objects.filter(aligned, shape_q(base, dims), team_q, tag_id=tag)
-            for row in series.values("day", *SERIES[0], *SERIES[1]).iterator(chunk_size=5000):
-                per_bucket[bucket_start(row["day"], f.grain)].add(row)
+        series = DailyRollup.objects.filter(aligned, shape_q(base, dims), team_q, tag_id=tag)
         before = DailyRollup.objects.filter(
             before_q(f.start), shape_q(base, dims), team_q, tag_id=tag
         )
+    for row in grouped(series, ("day",), *SERIES):
+        per_bucket[bucket_start(row["day"], f.grain)].add(row)
     sums = before.aggregate(created=Sum("created"), resolved=Sum("resolved"))
     backlog = (sums["created"] or 0) - (sums["resolved"] or 0)
     labels, created, resolved, backlogs, frt, csat = [], [], [], [], [], []
@@ -297,4 +381,5 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         },
         breakdowns=breakdowns,
         backlog=max(backlog, 0),
+        extra={} if by_agent else nps(f),
     )

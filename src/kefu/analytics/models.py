@@ -42,6 +42,9 @@ class ConversationFact(models.Model):
     chat_wait_seconds = models.FloatField(null=True)
     chat_missed = models.BooleanField(default=False)
     tags = models.JSONField(default=list)  # the conversation's tag ids, sorted
+    chat_agent_id = models.BigIntegerField(null=True)  # who took the chat, and when
+    chat_accepted_at = models.DateTimeField(null=True)
+    chat_ended_at = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["customer_id", "created_at"])]
@@ -131,6 +134,30 @@ class AgentDailyRollup(Rollup):
 
     def __str__(self) -> str:
         return f"{self.grain} {self.day} {self.team_id} {self.agent_id}"
+
+
+class AgentChatLoad(models.Model):
+    """One agent's live chats on one day: how many chats at once (recomputed from the chat
+    sessions of that agent and day whenever one of them changes, so it is exact).
+
+    ``chat_seconds`` sums every chat's time within the day, ``busy_seconds`` the time with at
+    least one chat open: their ratio is the average number of chats at once while chatting;
+    ``peak`` the most at once."""
+
+    day = models.DateField()
+    agent_id = models.BigIntegerField()
+    chats = models.IntegerField(default=0)  # chats accepted that day
+    chat_seconds = models.FloatField(default=0)
+    busy_seconds = models.FloatField(default=0)
+    peak = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "agent_id"], name="analytics_chat_load_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.agent_id} {self.peak}"
 
 
 class Order(models.Model):

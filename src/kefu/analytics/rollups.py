@@ -158,6 +158,26 @@ def expand(key: Key) -> list[Key]:
     return [("main", g, period_start(day, g), tag, team, *s) for g in GRAINS for s in shapes]
 
 
+def derive(days: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """Every rollup row from the day-level full rows (the same rows as ``expand`` gives,
+    summed level by level: weeks and months from days, summed shapes from the full rows of
+    each grain; about seven additions per day row instead of fifteen). The day rows are
+    taken over, not copied."""
+    out: dict[Key, dict[str, Any]] = {}
+    for key, values in days.items():
+        out[key] = values
+        day = key[2]
+        for g in GRAINS[1:]:
+            _add(out.setdefault((key[0], g, period_start(day, g), *key[3:]), {}), values, 1)
+    full = [k for k in out if k[0] == "main"]
+    for key in full:
+        values = out[key]
+        _table, grain, first, tag, team, channel, kind, tier = key
+        for dims in ((channel, ALL, ALL), (ALL, kind, ALL), (ALL, ALL, tier), (ALL, ALL, ALL)):
+            _add(out.setdefault(("main", grain, first, tag, team, *dims), {}), values, 1)
+    return out
+
+
 def contributions(f: dict[str, Any] | None) -> dict[Key, dict[str, Any]]:
     """The rollup deltas of one fact (as a dict of field values), by table and key."""
     if f is None:
@@ -311,10 +331,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
                 pending = []
         _insert(ConversationFact, pending)
         facts += len(pending)
-        totals: dict[Key, dict[str, Any]] = {}
-        for key, values in days.items():
-            for k in expand(key):
-                _add(totals.setdefault(k, {}), values, 1)
+        totals = derive(days)
         del days
         for table, (model, names) in TABLES.items():
             blank: dict[str, Any] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET
 
 from kefu.analytics import exports
@@ -20,12 +21,14 @@ from kefu.analytics.models import CustomerValue, Snapshot
 from kefu.analytics.terms import trending
 from kefu.analytics.value import REASONS, SEGMENTS
 from kefu.conversations.models import OPEN_STATUSES, Channel, Conversation, Kind
+from kefu.core.models import Tag
 from kefu.customers.models import Customer, Tier
 from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
 from kefu.staff.models import AgentProfile, Team
 
 AUDIENCES = ("manager", "supervisor", "agent")
+MAX_TAGS = 1000  # tags offered in the filter (products are tags)
 PARETO_SERIES = ("x", "value_share", "contact_share")
 SERIES = ("labels", "created", "resolved", "backlog", "frt_median", "csat")
 
@@ -43,6 +46,7 @@ def names(f: Filters) -> dict[str, dict[Any, Any]]:
     return {
         "team_id": dict(teams.values_list("pk", "name")),
         "agent_id": agents,
+        "tag_id": dict(Tag.objects.order_by("name").values_list("pk", "name")[:MAX_TAGS]),
         "channel": dict(Channel.choices),
         "kind": dict(Kind.choices),
         "tier": dict(Tier.choices),
@@ -99,6 +103,28 @@ def _segments() -> list[tuple[str, int]]:
     return [(str(label), counts.get(key, 0)) for key, label in SEGMENTS.items()]
 
 
+def _series_rows(series: dict[str, list[Any]], drill_url: str, f: Filters) -> str:
+    """The series as table rows, built here: a year by day is 365 rows of six cells, and the
+    template engine took longer over them than the figures did."""
+    qs = f.query_string()
+    cells = '<td class="num">{}</td>'
+    rows = zip(*(series[k] for k in SERIES), strict=True)
+    return format_html_join(
+        "",
+        '<tr><td><a href="{}?{}&amp;metric=created&amp;bucket={}">{}</a></td>{}</tr>',
+        (
+            (
+                drill_url,
+                qs,
+                label,
+                label,
+                format_html_join("", cells, (("—" if v is None else v,) for v in values)),
+            )
+            for label, *values in rows
+        ),
+    )
+
+
 @require_GET
 @agent_required
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -121,17 +147,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "channels": Channel.choices,
         "tiers": Tier.choices,
         "kinds": Kind.choices,
+        "tags": label_names["tag_id"].items(),
         "drill_url": reverse("analytics:conversations"),
         "export_url": reverse("analytics:export"),
-        "series_rows": list(
-            zip(
-                *(
-                    rep.series[k]
-                    for k in ("labels", "created", "resolved", "backlog", "frt_median", "csat")
-                ),
-                strict=True,
-            )
-        ),
+        "series_rows": _series_rows(rep.series, reverse("analytics:conversations"), f),
         "charts_available": charts_available(),
         "chart_data": {
             "series": rep.series,

@@ -14,6 +14,7 @@ as an OR of quoted terms, so no user input is ever read as FTS5 or tsquery synta
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 import unicodedata
@@ -34,8 +35,8 @@ SNIPPET_SCAN_CHARS = 4000  # matches are looked for in the body's beginning only
 # Ranking costs a few microseconds per matching row, so a query only keeps the terms whose
 # matches fit this many rows (rarest first): very common words ("我", "怎么", "my") add little
 # to BM25 and would make every article a candidate. Small knowledge bases keep every term.
-CANDIDATE_BUDGET = 2000
-DF_TTL = 120.0  # seconds a term's (capped) document count is trusted
+CANDIDATE_BUDGET = 1000
+DF_TTL = 300.0  # seconds a term's document count (and the index size) is trusted
 TITLE_WEIGHT = 2.0  # BM25 column weight of the title (and other phrasings) against the body
 
 
@@ -82,13 +83,16 @@ def index_article(article: Article) -> None:
     The FTS5 rows (SQLite) or the tsvector (PostgreSQL) follow the entry by themselves."""
     if article.status != Article.Status.PUBLISHED:
         SearchEntry.objects.filter(article_id=article.pk).delete()
+        forget_counts()
         return
     fields = entry_fields(article)
     SearchEntry.objects.update_or_create(article_id=article.pk, defaults=fields)
+    forget_counts()
 
 
 def remove_article(article_id: int) -> None:
     SearchEntry.objects.filter(article_id=article_id).delete()
+    forget_counts()
 
 
 def reindex(articles: Iterable[Article] | None = None) -> int:
@@ -121,108 +125,282 @@ def query_terms(query: str) -> list[list[str]]:
     return terms[:MAX_TERMS]
 
 
-def _fts_phrase(term: list[str], prefix: bool = False) -> str:
-    # Tokens are runs of letters and digits only; quoting still makes any of them a literal.
-    phrase = '"' + " ".join(t.replace('"', '""') for t in term) + '"'
-    return phrase + "*" if prefix else phrase
+class _Backend:
+    """How one database spells the pieces of a query, counts matches and ranks them."""
+
+    def phrase(self, term: list[str], prefix: bool) -> str:
+        raise NotImplementedError
+
+    def any_of(self, parts: list[str]) -> str:
+        raise NotImplementedError
+
+    def all_of(self, parts: list[str]) -> str:
+        raise NotImplementedError
+
+    def titles(self, expression: str) -> str | None:
+        """The expression matched in titles (and other phrasings) only, if the database can."""
+        return None
+
+    def count_sql(self) -> str:
+        raise NotImplementedError
+
+    def count(self, expression: str, cap: int) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(self.count_sql(), [expression, cap])
+            return int(cursor.fetchone()[0])
+
+    def floor_sql(self) -> str:
+        raise NotImplementedError
+
+    def floor(self, expression: str) -> int:
+        """The entry id below which the match has more than ``CANDIDATE_BUDGET`` newer entries
+        (0 when it has no more than that)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.floor_sql(), [expression, CANDIDATE_BUDGET])
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def rows(
+        self,
+        expression: str,
+        floor: int,
+        planned: list[_Term],
+        language: str | None,
+        public_only: bool,
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        raise NotImplementedError
 
 
-_doc_freq: dict[tuple[str, str], tuple[float, int]] = {}
+class _Sqlite(_Backend):
+    def phrase(self, term: list[str], prefix: bool) -> str:
+        # Tokens are runs of letters and digits only; quoting still makes any of them a literal.
+        quoted = '"' + " ".join(t.replace('"', '""') for t in term) + '"'
+        return quoted + "*" if prefix else quoted
 
+    def any_of(self, parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
-def _capped_count(match: str) -> int:
-    """How many entries match one term, counted up to just over the budget (cached)."""
-    key = (str(connection.settings_dict["NAME"]), match)
-    now = time.monotonic()
-    cached = _doc_freq.get(key)
-    if cached and now - cached[0] < DF_TTL:
-        return cached[1]
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT count(*) FROM (SELECT 1 FROM kb_searchentry"
-            " WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) AS t"
-        )
-    else:
-        sql = (
+    def all_of(self, parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def titles(self, expression: str) -> str | None:
+        return "{title_tokens} : " + expression
+
+    def count_sql(self) -> str:
+        return (
             "SELECT count(*) FROM (SELECT 1 FROM kb_search_fts"
             " WHERE kb_search_fts MATCH %s LIMIT %s)"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [match, CANDIDATE_BUDGET + 1])
-        count = int(cursor.fetchone()[0])
-    if len(_doc_freq) > 50_000:
-        _doc_freq.clear()
-    _doc_freq[key] = (now, count)
-    return count
+
+    def floor_sql(self) -> str:
+        return (
+            "SELECT rowid FROM kb_search_fts WHERE kb_search_fts MATCH %s"
+            " ORDER BY rowid DESC LIMIT 1 OFFSET %s"
+        )
+
+    def rows(
+        self,
+        expression: str,
+        floor: int,
+        planned: list[_Term],
+        language: str | None,
+        public_only: bool,
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        langs = _family_languages(language)
+        marks = ", ".join("%s" for _ in langs) or "''"
+        sql = (
+            "SELECT e.article_id, bm25(kb_search_fts, %s, 1.0) AS rank"  # noqa: S608 (constants)
+            " FROM kb_search_fts JOIN kb_searchentry e INDEXED BY kb_searchentry_filter"
+            " ON e.id = kb_search_fts.rowid"
+            " WHERE kb_search_fts MATCH %s AND kb_search_fts.rowid >= %s"
+            + (" AND e.public" if public_only else "")
+        )
+        params: list[Any] = [TITLE_WEIGHT, expression, floor]
+        if langs:
+            sql += f" ORDER BY e.language IN ({marks}) DESC, rank LIMIT %s"
+            params += [*langs, limit]
+        else:
+            sql += " ORDER BY rank LIMIT %s"
+            params.append(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(article_id, -rank) for article_id, rank in cursor.fetchall()]
 
 
-def _within_budget(parts: list[str], keep_last: bool = False) -> list[str]:
-    """The query parts to run: rarest first while their matches fit the candidate budget
-    (always at least the rarest one, and the prefix being typed), in their original order."""
-    if len(parts) <= 1:
-        return parts
-    counts = [_capped_count(p) for p in parts]
-    chosen: set[int] = {len(parts) - 1} if keep_last else set()
-    total = counts[-1] if keep_last else 0
-    for i in sorted(range(len(parts)), key=lambda i: counts[i]):
-        if i in chosen:
-            continue
-        if chosen and total + counts[i] > CANDIDATE_BUDGET:
+class _Postgres(_Backend):
+    def phrase(self, term: list[str], prefix: bool) -> str:
+        # Tokens are runs of letters and digits only, so they never carry tsquery syntax.
+        words = list(term)
+        if prefix:
+            words[-1] += ":*"
+        return "(" + " <-> ".join(words) + ")"
+
+    def any_of(self, parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+    def all_of(self, parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else "(" + " & ".join(parts) + ")"
+
+    def count_sql(self) -> str:
+        return (
+            "SELECT count(*) FROM (SELECT 1 FROM kb_searchentry"
+            " WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) AS t"
+        )
+
+    def floor_sql(self) -> str:
+        return (
+            "SELECT id FROM kb_searchentry WHERE search_vector @@ to_tsquery('simple', %s)"
+            " ORDER BY id DESC LIMIT 1 OFFSET %s"
+        )
+
+    def rows(
+        self,
+        expression: str,
+        floor: int,
+        planned: list[_Term],
+        language: str | None,
+        public_only: bool,
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        # ts_rank has no notion of how rare a word is, so each term is ranked on its own and
+        # weighted by its BM25 idf (from the document counts the planner took), as BM25 does.
+        total = _total()
+        ranks: list[str] = []
+        params: list[Any] = []
+        for term in planned:
+            ranks.append("%s * ts_rank(e.search_vector, to_tsquery('simple', %s), 1)")
+            params += [_idf(term.df, total), term.part]
+        langs = _family_languages(language)
+        sql = (
+            "SELECT e.article_id, " + " + ".join(ranks) + " AS score"  # noqa: S608 (constants)
+            " FROM kb_searchentry e WHERE e.search_vector @@ to_tsquery('simple', %s)"
+            " AND e.id >= %s" + (" AND e.public" if public_only else "")
+        )
+        params += [expression, floor]
+        if langs:
+            sql += " ORDER BY e.language = ANY(%s) DESC, score DESC LIMIT %s"
+            params += [langs, limit]
+        else:
+            sql += " ORDER BY score DESC LIMIT %s"
+            params.append(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(article_id, float(score)) for article_id, score in cursor.fetchall()]
+
+
+@dataclass
+class _Term:
+    part: str  # the term in the database's query syntax
+    df: int  # how many entries match it (capped above half the index)
+
+
+_counts: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def _cached(key: str, compute: Any) -> int:
+    """A count, remembered for ``DF_TTL`` seconds (or until this process changes the index).
+    Counts only steer the plan: a term whose remembered count is stale still takes part in the
+    OR of rare terms, so an article published meanwhile in another process is found."""
+    name = (str(connection.settings_dict["NAME"]), key)
+    now = time.monotonic()
+    cached = _counts.get(name)
+    if cached and now - cached[0] < DF_TTL:
+        return cached[1]
+    value = int(compute())
+    if len(_counts) > 50_000:
+        _counts.clear()
+    _counts[name] = (now, value)
+    return value
+
+
+def forget_counts() -> None:
+    """The index changed in this process: take every count afresh."""
+    _counts.clear()
+
+
+def _total() -> int:
+    """How many entries the index holds."""
+    return _cached("", lambda: SearchEntry.objects.count())
+
+
+def _idf(df: int, total: int) -> float:
+    """BM25's idf, floored as FTS5 floors it (a term in most entries weighs next to nothing)."""
+    value = math.log((total - df + 0.5) / (df + 0.5))
+    return value if value > 0 else 1e-6
+
+
+def _plan(backend: _Backend, parts: list[str], limit: int) -> tuple[str, list[_Term], int]:
+    """The expression to rank, and the terms it ranks with.
+
+    While every term's matches together fit the candidate budget, it is the OR of them all (so
+    small knowledge bases rank exactly as BM25 over all matches). Past that, ranking every match
+    would cost too much (a few microseconds a row), so the candidates are narrowed in steps that
+    keep the entries BM25 would put first:
+
+    - terms in more than half the index are dropped (their BM25 idf is zero: "我", "怎么", "my");
+    - the rarest terms that fit the budget stay OR-ed, and the commoner rest must then occur
+      together (``rare1 OR rare2 OR (common1 AND common2)``);
+    - when even the rarest term is too common, every term must occur (AND), the commonest
+      dropped one by one while that leaves fewer than ``limit`` entries; if the AND is still
+      too large, it is matched in titles only, and if that is still too large (a query as
+      vague as the knowledge base's own name), only its newest ``CANDIDATE_BUDGET`` entries
+      are ranked (the third value: the lowest entry id to rank, 0 for all).
+
+    Each term occurs once in the expression, so BM25 weighs it as it would in the plain OR.
+    """
+    total = _total()
+    cap = max(CANDIDATE_BUDGET, total // 2) + 1
+    terms = [_Term(p, _cached(p, lambda p=p: backend.count(p, cap))) for p in parts]
+    if sum(t.df for t in terms) <= CANDIDATE_BUDGET:
+        return backend.any_of([t.part for t in terms]), terms, 0
+    # Terms no entry has (as far as the counts know) cost nothing and ride along in every OR.
+    absent = [t for t in terms if not t.df]
+    terms = sorted((t for t in terms if t.df), key=lambda t: t.df)
+    terms = [t for t in terms if 2 * t.df <= total] or terms[:1]
+    rare: list[_Term] = []
+    used = 0
+    for term in terms:
+        if used + term.df > CANDIDATE_BUDGET:
             break
-        chosen.add(i)
-        total += counts[i]
-    return [p for i, p in enumerate(parts) if i in chosen]
+        rare.append(term)
+        used += term.df
+    common = terms[len(rare) :]
+    if rare:
+        if len(common) >= 2:
+            together = backend.all_of([t.part for t in common])
+            found = _cached(together, lambda: backend.count(together, CANDIDATE_BUDGET + 1))
+            if used + found <= CANDIDATE_BUDGET:
+                parts = [t.part for t in absent + rare] + [together]
+                return backend.any_of(parts), absent + terms, 0
+        return backend.any_of([t.part for t in absent + rare]), absent + rare, 0
+    kept = list(terms)
+    while True:
+        together = backend.all_of([t.part for t in kept])
+        found = _cached(together, lambda e=together: backend.count(e, CANDIDATE_BUDGET + 1))
+        if found >= limit or len(kept) == 1:
+            break
+        kept.pop()
+    if found <= CANDIDATE_BUDGET:
+        return together, kept, 0
+    in_titles = backend.titles(together)
+    if in_titles is not None:
+        in_title = _cached(in_titles, lambda: backend.count(in_titles, CANDIDATE_BUDGET + 1))
+        if in_title >= limit:
+            together = in_titles
+            if in_title <= CANDIDATE_BUDGET:
+                return together, kept, 0
+    # Still too many: only the newest entries of the match are ranked.
+    return together, kept, _cached("floor " + together, lambda: backend.floor(together))
 
 
-def _sqlite_rows(
-    terms: list[list[str]], prefix_last: bool, language: str | None, public_only: bool, limit: int
-) -> list[tuple[int, float]]:
-    parts = [_fts_phrase(t) for t in terms]
-    if prefix_last:
-        parts[-1] = _fts_phrase(terms[-1], prefix=True)
-    match = " OR ".join(_within_budget(parts, keep_last=prefix_last))
-    langs = _family_languages(language)
-    marks = ", ".join("%s" for _ in langs) or "''"
-    sql = (
-        "SELECT e.article_id, bm25(kb_search_fts, %s, 1.0) AS rank"  # noqa: S608 (constants)
-        " FROM kb_search_fts JOIN kb_searchentry e ON e.id = kb_search_fts.rowid"
-        " WHERE kb_search_fts MATCH %s" + (" AND e.public" if public_only else "")
-    )
-    params: list[Any] = [TITLE_WEIGHT, match]
-    if langs:
-        sql += f" ORDER BY e.language IN ({marks}) DESC, rank LIMIT %s"
-        params += [*langs, limit]
-    else:
-        sql += " ORDER BY rank LIMIT %s"
-        params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(article_id, -rank) for article_id, rank in cursor.fetchall()]
+def _backend() -> _Backend:
+    return _POSTGRES if connection.vendor == "postgresql" else _SQLITE
 
 
-def _pg_rows(
-    terms: list[list[str]], prefix_last: bool, language: str | None, public_only: bool, limit: int
-) -> list[tuple[int, float]]:
-    parts = [" <-> ".join(t) for t in terms]
-    if prefix_last:
-        parts[-1] = " <-> ".join([*terms[-1][:-1], terms[-1][-1] + ":*"])
-    tsquery = " | ".join(f"({p})" for p in _within_budget(parts, keep_last=prefix_last))
-    langs = _family_languages(language)
-    sql = (
-        "SELECT e.article_id, ts_rank_cd(e.search_vector, q, 1) AS score"  # noqa: S608
-        " FROM kb_searchentry e, to_tsquery('simple', %s) q"
-        " WHERE e.search_vector @@ q" + (" AND e.public" if public_only else "")
-    )
-    params: list[Any] = [tsquery]
-    if langs:
-        sql += " ORDER BY e.language = ANY(%s) DESC, score DESC LIMIT %s"
-        params += [langs, limit]
-    else:
-        sql += " ORDER BY score DESC LIMIT %s"
-        params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(article_id, float(score)) for article_id, score in cursor.fetchall()]
+_SQLITE = _Sqlite()
+_POSTGRES = _Postgres()
 
 
 def _run(
@@ -236,8 +414,12 @@ def _run(
         # The last typed token, as a prefix, goes last whatever the synonyms added.
         last = [tokens(query[:MAX_QUERY_CHARS])[-1]]
         terms = [t for t in terms if t != last] + [last]
-    rows_for = _pg_rows if connection.vendor == "postgresql" else _sqlite_rows
-    rows = rows_for(terms, prefix_last, language, public_only, limit)
+    backend = _backend()
+    parts = [backend.phrase(t, prefix=False) for t in terms]
+    if prefix_last:
+        parts[-1] = backend.phrase(terms[-1], prefix=True)
+    expression, planned, floor = _plan(backend, parts, limit)
+    rows = backend.rows(expression, floor, planned, language, public_only, limit)
     return _hits(rows, terms)
 
 
@@ -258,11 +440,36 @@ def suggest(query: str, *, language: str | None = None, limit: int = 5) -> list[
 # Results --------------------------------------------------------------------------------------
 
 
+# Words too common to be worth a highlight: they still match and rank (BM25 gives them little
+# weight), but a snippet that marks every 的 and 请 hides the words that matter. Single
+# characters are left out the same way whenever the query has a longer word.
+HIGHLIGHT_STOP_WORDS = frozenset(
+    """
+    怎么 怎样 什么 为什么 如何 可以 可否 是否 能否 请问 你好 您好 谢谢 麻烦 一下 这个 那个
+    我们 你们 他们 自己 没有 已经 还是 就是 但是 因为 所以 如果 现在 时候 一个 这样 那样
+    怎么办 什么样 多少
+    a an and are as at be but by can could do does did for from have has how i if in is it its
+    me my no not of on or our please so that the their them there this to was we what when
+    where which who why will with would you your hi hello thanks
+    """.split()  # noqa: SIM905 (reads better as text)
+)
+
+
+def highlight_needles(terms: list[list[str]]) -> list[str]:
+    """What a snippet marks for these query terms: each term as it reads in text, without the
+    stop words and (when anything longer is left) single characters; all of them if nothing
+    else is left. Longest first, so a word wins over the words inside it."""
+    needles = {"".join(t) if _all_cjk(t) else " ".join(t) for t in terms}
+    needles.discard("")
+    strong = {n for n in needles if n not in HIGHLIGHT_STOP_WORDS and len(n) > 1}
+    return sorted(strong or needles, key=lambda n: (-len(n), n))
+
+
 def _hits(rows: list[tuple[int, float]], terms: list[list[str]]) -> list[Hit]:
     if not rows:
         return []
     articles = Article.objects.only("title", "body_text", "language").in_bulk([r[0] for r in rows])
-    needles = sorted({"".join(t) if _all_cjk(t) else " ".join(t) for t in terms}, key=len)
+    pattern = _needle_pattern(highlight_needles(terms))
     hits = []
     for article_id, score in rows:
         article = articles.get(article_id)
@@ -271,7 +478,7 @@ def _hits(rows: list[tuple[int, float]], terms: list[list[str]]) -> list[Hit]:
         body = (article.body_text or article.title)[:SNIPPET_SCAN_CHARS]
         # Folding to simplified is slow (pure-Python opencc); only traditional text needs it.
         traditional = article.language == "zh-hant"
-        hits.append(Hit(article_id, score, article.title, snippet(body, needles, traditional)))
+        hits.append(Hit(article_id, score, article.title, _snippet(body, pattern, traditional)))
     return hits
 
 
@@ -299,35 +506,53 @@ def _folded_with_positions(text: str, traditional: bool) -> tuple[str, list[int]
     return "".join(chars), positions
 
 
+def _needle_pattern(needles: list[str]) -> re.Pattern[str] | None:
+    """One regular expression for every needle, the longest tried first. An English needle is
+    a stem, so it marks the whole word it begins."""
+    alternatives = [
+        r"\b" + re.escape(n) + r"\w*" if n.isascii() else re.escape(n) for n in needles if n
+    ]
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
 def snippet(
     text: str, needles: list[str], traditional: bool = True, width: int = SNIPPET_CHARS
 ) -> str:
-    """A window of ``text`` around the densest matches, HTML-escaped, matches in <mark>.
-    ``traditional=False`` skips folding to simplified (for text known to be simplified or
-    not Chinese)."""
+    """A window of ``text`` around the densest matches of ``needles``, HTML-escaped, matches in
+    <mark>. ``traditional=False`` skips folding to simplified (for text known to be simplified
+    or not Chinese)."""
+    pattern = _needle_pattern(sorted(needles, key=lambda n: (-len(n), n)))
+    return _snippet(text, pattern, traditional, width)
+
+
+def _snippet(
+    text: str, pattern: re.Pattern[str] | None, traditional: bool, width: int = SNIPPET_CHARS
+) -> str:
     text = " ".join(text.split())
-    folded, positions = _folded_with_positions(text, traditional)
     spans: list[tuple[int, int]] = []
-    for needle in needles:
-        if not needle:
-            continue
-        pattern = re.escape(needle)
-        if needle.isascii():  # a stem: mark the whole word it begins
-            pattern = r"\b" + pattern + r"\w*"
-        for m in re.finditer(pattern, folded):
-            spans.append((positions[m.start()], positions[m.end() - 1] + 1))
+    if pattern is not None:
+        folded, positions = _folded_with_positions(text, traditional)
+        spans = [
+            (positions[m.start()], positions[m.end() - 1] + 1)
+            for m in pattern.finditer(folded)
+            if m.end() > m.start()
+        ]
     start = 0
     if spans and len(text) > width:
-        best = max(
-            (s for s, _ in spans), key=lambda s: sum(1 for a, _ in spans if s <= a < s + width)
-        )
+        # The window (starting at a match) holding the most matches: two pointers over starts.
+        best, most, k = spans[0][0], 0, 0
+        for i, (a, _) in enumerate(spans):
+            k = max(k, i)
+            while k < len(spans) and spans[k][0] < a + width:
+                k += 1
+            if k - i > most:
+                best, most = a, k - i
         start = max(0, best - width // 4)
     end = min(len(text), start + width)
-    marked = sorted(s for s in spans if s[0] >= start and s[1] <= end)
     out: list[str] = ["…" if start else ""]
     cursor = start
-    for a, b in marked:
-        if a < cursor:
+    for a, b in spans:
+        if a < cursor or b > end:
             continue
         out.append(html.escape(text[cursor:a]))
         out.append(f"<mark>{html.escape(text[a:b])}</mark>")

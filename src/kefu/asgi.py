@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from kefu.care.routing import websocket_urlpatterns as care_urlpatterns  # noqa: E402
 from kefu.conversations.routing import websocket_urlpatterns  # noqa: E402
 from kefu.livechat.sockets import websocket_urlpatterns as visitor_urlpatterns  # noqa: E402
 
@@ -28,7 +29,7 @@ application = ProtocolTypeRouter(
                     path(
                         str(p.pattern), AllowedHostsOriginValidator(AuthMiddlewareStack(p.callback))
                     )
-                    for p in websocket_urlpatterns
+                    for p in [*websocket_urlpatterns, *care_urlpatterns]
                 ),
             ]
         ),

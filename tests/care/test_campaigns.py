@@ -257,3 +257,21 @@ def test_nps_campaign_sends_a_survey_link_answered_once(smtp_sink):
     again = make_campaign(kind="nps", purpose="service")
     run_to_end(again)
     assert len(smtp_sink.received) == 1
+
+
+def test_helper_processes_send_a_campaign_exactly_once(smtp_sink, settings):
+    """KEFU_CARE_PROCESSES: the worker that runs a campaign asks for helpers (tasks, so other
+    worker processes); here the tasks run in line, and every customer still gets one copy."""
+    settings.KEFU_CARE_PROCESSES = 3
+    customers = [CustomerFactory(consent_marketing=True) for _ in range(7)]
+    campaign = make_campaign()
+    run_to_end(campaign)
+    received = [r.rcpt_tos[0] for r in smtp_sink.received]
+    assert sorted(received) == sorted(f"customer{c.pk}@example.com" for c in customers)
+    assert len(received) == len(set(received))
+    assert campaign.status == Campaign.Status.DONE
+    # A campaign with a rate limit is sent by one process only (the limit is per process).
+    limited = make_campaign(rate_per_minute=600)
+    Campaign.objects.filter(pk=limited.pk).update(status="running")
+    campaigns.materialize(limited)
+    assert campaigns.help_send(limited.pk) == "nothing to help with"

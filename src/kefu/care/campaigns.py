@@ -7,11 +7,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from kefu.care import segments, sending
+from kefu.care import live, segments, sending
 from kefu.care.consent import emails_of
 from kefu.care.models import Campaign, Delivery, Survey
 from kefu.care.rendering import Rendered, context_for, render_for
@@ -42,6 +42,7 @@ def start(campaign: Campaign, *, actor: Any = None) -> Campaign:
     campaign.status = Status.SCHEDULED if later else Status.RUNNING
     campaign.started_at = campaign.started_at or (None if later else now)
     campaign.save(update_fields=["status", "started_at"])
+    live.changed(campaign.pk, force=True)
     if not later:
         from kefu.care.tasks import run_campaign
 
@@ -54,6 +55,7 @@ def pause(campaign: Campaign, *, actor: Any = None) -> Campaign:
         raise ActionError("only a running or scheduled campaign can be paused")
     Campaign.objects.filter(pk=campaign.pk).update(status=Status.PAUSED, lease_until=None)
     campaign.status = Status.PAUSED
+    live.changed(campaign.pk, force=True)
     return campaign
 
 
@@ -128,6 +130,15 @@ def senders() -> int:
     return int(getattr(settings, "KEFU_CARE_SENDERS", 8))
 
 
+def processes() -> int:
+    """Worker processes a campaign without a rate limit is sent from (the one that runs it
+    and ``KEFU_CARE_PROCESSES - 1`` helpers); worth it where the workers have more than one
+    CPU, since building messages costs CPU and one process holds one CPU at most."""
+    from django.conf import settings
+
+    return max(1, int(getattr(settings, "KEFU_CARE_PROCESSES", 1)))
+
+
 def run(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> str:
     """Send a running campaign until it is done, paused, or another worker holds it."""
     now = timezone.now()
@@ -141,6 +152,11 @@ def run(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> s
     campaign = Campaign.objects.select_related("segment", "template").get(pk=campaign_id)
     materialize(campaign)
     _attach_surveys(campaign)
+    if not campaign.rate_per_minute and processes() > 1:
+        from kefu.care.tasks import help_campaign
+
+        for _ in range(processes() - 1):
+            help_campaign.enqueue(campaign_id)
 
     def keep_going() -> bool:
         # Renew the lease each batch; stop if someone paused the campaign.
@@ -157,18 +173,96 @@ def run(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> s
         keep_going=keep_going,
         senders=senders() if parallel is None else parallel,
     )
-    open_rows = Delivery.objects.filter(
-        campaign_id=campaign_id,
-        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED, Delivery.State.SENDING],
-    ).exists()
-    if not open_rows:
-        Campaign.objects.filter(pk=campaign_id, status=Status.RUNNING).update(
-            status=Status.DONE, finished_at=timezone.now(), lease_until=None
-        )
-    else:
+    if not finish(campaign):
         Campaign.objects.filter(pk=campaign_id).update(lease_until=None)
     logger.info("campaign %s: %s", campaign_id, counts)
     return f"sent {counts.sent}, failed {counts.failed}, skipped {counts.skipped}"
+
+
+def help_send(campaign_id: int, *, batch: int = 200, parallel: int | None = None) -> str:
+    """Send rows of a running campaign from another worker process, beside the one that runs
+    it (the claims keep them apart: no row is sent by two). Stops when nothing is left to
+    claim or the campaign is paused; never takes the campaign's lease."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Status.RUNNING).first()
+    if campaign is None or campaign.materialized_at is None or campaign.rate_per_minute:
+        return "nothing to help with"
+
+    def keep_going() -> bool:
+        return Campaign.objects.filter(pk=campaign_id, status=Status.RUNNING).exists()
+
+    counts = sending.send_due(
+        campaign_id=campaign_id,
+        batch=batch,
+        keep_going=keep_going,
+        senders=senders() if parallel is None else parallel,
+    )
+    finish(campaign)
+    return f"sent {counts.sent}, failed {counts.failed}, skipped {counts.skipped}"
+
+
+def finish(campaign: Campaign) -> bool:
+    """Mark a running campaign done if none of its rows is waiting or in flight (and schedule
+    its next round if it repeats). True if it is done now."""
+    open_rows = Delivery.objects.filter(
+        campaign_id=campaign.pk,
+        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED, Delivery.State.SENDING],
+    ).exists()
+    if open_rows:
+        live.changed(campaign.pk, force=True)
+        return False
+    finished = Campaign.objects.filter(pk=campaign.pk, status=Status.RUNNING).update(
+        status=Status.DONE, finished_at=timezone.now(), lease_until=None
+    )
+    if finished:
+        campaign.status = Status.DONE
+        next_round(campaign)
+    live.changed(campaign.pk, force=True)
+    return True
+
+
+def next_round(campaign: Campaign, *, now: Any = None) -> Campaign | None:
+    """A recurring campaign (``repeat_every_days``; e.g. a quarterly NPS survey) that is done
+    schedules its next round: the same template, segment and purpose, at the same time of day
+    ``repeat_every_days`` after this round began (rounds missed while the system was down
+    are skipped, not sent in a burst). Idempotent: a round has at most one next round."""
+    if not campaign.repeat_every_days or campaign.status != Status.DONE:
+        return None
+    existing = Campaign.objects.filter(previous=campaign).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    every = timedelta(days=campaign.repeat_every_days)
+    when = (campaign.scheduled_at or campaign.started_at or now) + every
+    while when < now:
+        when += every
+    try:
+        with transaction.atomic():
+            return Campaign.objects.create(
+                name=campaign.name,
+                kind=campaign.kind,
+                template_id=campaign.template_id,
+                segment_id=campaign.segment_id,
+                purpose=campaign.purpose,
+                rate_per_minute=campaign.rate_per_minute,
+                repeat_every_days=campaign.repeat_every_days,
+                created_by_id=campaign.created_by_id,
+                status=Status.SCHEDULED,
+                scheduled_at=when,
+                previous=campaign,
+            )
+    except IntegrityError:  # another worker made it a moment ago
+        return Campaign.objects.filter(previous=campaign).first()
+
+
+def schedule_next_rounds(now: Any = None) -> int:
+    """The scheduler's sweep: recurring campaigns that are done but have no next round (e.g.
+    finished by a worker that died right after) get one."""
+    made = 0
+    for campaign in Campaign.objects.filter(
+        status=Status.DONE, repeat_every_days__gt=0, next_round__isnull=True
+    ):
+        made += next_round(campaign, now=now) is not None
+    return made
 
 
 def progress(campaign: Campaign) -> dict[str, int]:
@@ -181,6 +275,7 @@ def progress(campaign: Campaign) -> dict[str, int]:
         failed=Count("id", filter=Q(state__in=[S.FAILED, S.UNCERTAIN])),
         skipped=Count("id", filter=Q(state__in=[S.SKIPPED, S.CANCELLED])),
         bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+        complaints=Count("id", filter=Q(complained_at__isnull=False)),
         opened=Count("id", filter=Q(opened_at__isnull=False)),
         unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
         answered=Count("id", filter=Q(survey__answered_at__isnull=False)),

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from kefu.care import live
 from kefu.care.models import Consent, Delivery, Purpose, Suppression
 from kefu.core.events import CustomerChanged, emit
 from kefu.customers.models import ContactPoint, Customer
@@ -35,14 +36,20 @@ def unsubscribe(delivery: Delivery) -> None:
             granted=False,
             source=f"unsubscribe:{delivery.pk}",
         )
-    Delivery.objects.filter(pk=delivery.pk, unsubscribed_at__isnull=True).update(
+    if Delivery.objects.filter(pk=delivery.pk, unsubscribed_at__isnull=True).update(
         unsubscribed_at=timezone.now()
-    )
+    ):
+        live.changed(delivery.campaign_id, force=True)
 
 
 def mark_opened(delivery_id: int) -> None:
     """The tracking pixel of a delivery was loaded (the first time counts)."""
-    Delivery.objects.filter(pk=delivery_id, opened_at__isnull=True).update(opened_at=timezone.now())
+    if Delivery.objects.filter(pk=delivery_id, opened_at__isnull=True).update(
+        opened_at=timezone.now()
+    ):
+        live.changed(
+            Delivery.objects.filter(pk=delivery_id).values_list("campaign_id", flat=True).first()
+        )
 
 
 def normalize(address: str) -> str:

@@ -82,8 +82,10 @@ def on_customer_wrote(event: MessageAdded) -> None:
     )
     if customer_id is None:
         return
+    # Claimed rows too: a sender that claimed one a moment ago finds it cancelled when it
+    # tries to mark it "sending", and leaves it.
     Delivery.objects.filter(
         customer_id=customer_id,
         kind=Delivery.Kind.FOLLOW_UP,
-        state=Delivery.State.PENDING,
-    ).update(state=Delivery.State.CANCELLED, error="the customer wrote in")
+        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
+    ).update(state=Delivery.State.CANCELLED, error="the customer wrote in", lease_until=None)

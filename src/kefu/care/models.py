@@ -139,6 +139,15 @@ class Campaign(models.Model):
     rate_per_minute = models.PositiveIntegerField(
         _("messages per minute"), default=0, help_text=_("0: as fast as the mail server takes")
     )
+    repeat_every_days = models.PositiveSmallIntegerField(
+        _("repeat every (days)"),
+        default=0,
+        help_text=_("0: once. E.g. 91 for a quarterly NPS survey: each round is a campaign."),
+    )
+    # The round this one repeats (a recurring campaign's rounds form a chain).
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_round"
+    )
     # Set while a worker sends; another worker takes over only after it runs out.
     lease_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -255,6 +264,7 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)  # "this is spam" (ARF)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

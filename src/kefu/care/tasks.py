@@ -17,6 +17,13 @@ def run_campaign(campaign_id: int) -> str:
 
 
 @task()
+def help_campaign(campaign_id: int) -> str:
+    """Another worker process sending a big campaign beside the one running it
+    (``KEFU_CARE_PROCESSES``)."""
+    return campaigns.help_send(campaign_id)
+
+
+@task()
 def send_pending() -> int:
     """Send due care email that is not part of a campaign (surveys, greetings, follow-ups)."""
     return sending.send_due(campaign_id=None).sent
@@ -29,6 +36,7 @@ def care_tick() -> int:
     worker stopped, and send what is due."""
     sending.recover()
     now = timezone.now()
+    campaigns.schedule_next_rounds(now)
     Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).update(
         status=Campaign.Status.RUNNING, started_at=now
     )

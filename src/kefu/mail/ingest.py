@@ -180,6 +180,11 @@ post_save.connect(forget_own_addresses, sender=Mailbox, dispatch_uid="mail-own-a
 post_delete.connect(forget_own_addresses, sender=Mailbox, dispatch_uid="mail-own-addresses-del")
 
 
+# Reports the mail channel itself does not read, read by other apps (care: complaint / ARF
+# feedback reports). ``handler(record, parsed) -> str``: a non-empty detail if it was one.
+report_handlers: list[Any] = []
+
+
 def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
     mailbox = record.mailbox
     own = _own_addresses()
@@ -188,6 +193,14 @@ def _process(record: InboundEmail, parsed: ParsedEmail) -> None:
     record.subject = parsed.subject[:255]
     record.processed_at = timezone.now()
     fields = ["message_id", "sender", "subject", "processed_at", "state", "detail"]
+
+    for handler in report_handlers:
+        detail = handler(record, parsed)
+        if detail:
+            record.state = InboundEmail.State.BOUNCE
+            record.detail = detail
+            record.save(update_fields=fields)
+            return
 
     if parsed.delivery_status is not None:
         from kefu.mail.outbound import mark_bounced

@@ -218,3 +218,58 @@ def test_solved_complaint_closes_after_the_window(complaint, agent_x, cause, set
     )
     assert close_stale_solved() == 1
     assert fresh(complaint).status == Status.CLOSED
+
+
+# Routes and API --------------------------------------------------------------------------
+
+
+def test_acknowledge_and_resolve_routes(complaint, agent_x, agent_y, cause, client_for):
+    client = client_for(agent_x)
+    page = client.get(f"/c/{complaint.pk}/").content.decode()
+    assert 'id="acknowledge"' in page and "not acknowledged" in page
+    refused = client.post(f"/c/{complaint.pk}/status/", {"status": "solved"})
+    assert refused.status_code == 400 and b"acknowledge this complaint" in refused.content
+    assert client_for(agent_y).post(f"/c/{complaint.pk}/acknowledge/").status_code == 404
+    response = client.post(f"/c/{complaint.pk}/acknowledge/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and 'id="acknowledge"' not in response.content.decode()
+    again = client.post(f"/c/{complaint.pk}/acknowledge/")
+    assert again.status_code == 400 and b"already acknowledged" in again.content
+    missing = client.post(f"/c/{complaint.pk}/resolve/", {"note": "fixed", "root_cause": ""})
+    assert missing.status_code == 400 and b"root cause" in missing.content
+    hostile = client.post(f"/c/{complaint.pk}/resolve/", {"note": "x", "root_cause": "1;--"})
+    assert hostile.status_code == 400
+    done = client.post(f"/c/{complaint.pk}/resolve/", {"note": "fixed", "root_cause": cause.pk})
+    assert done.status_code == 302
+    assert fresh(complaint).status == Status.SOLVED
+
+
+def test_api_set_status_explains_the_refusal(complaint, agent_x):
+    from django.test import Client
+
+    from kefu.api.tokens import create_token
+    from tests.api.conftest import ApiClient
+
+    api = ApiClient(Client(), create_token(agent_x))
+    response = api.post(f"/api/conversations/{complaint.pk}/status", {"status": "solved"})
+    assert response.status_code == 400
+    assert "acknowledge this complaint" in response.content.decode()
+
+
+def test_open_complaints_page(complaint, agent_x, supervisor, client_for):
+    assert client_for(agent_x).get("/complaints/").status_code == 403
+    html = client_for(supervisor).get("/complaints/").content.decode()
+    assert f'id="complaint-{complaint.pk}"' in html and 'class="unacked"' in html
+    complaints.acknowledge_complaint(complaint, actor=agent_x)
+    html = client_for(supervisor).get("/complaints/").content.decode()
+    assert 'class="unacked"' not in html and "agent.x" in html
+
+
+def test_open_complaints_page_queries_do_not_grow(
+    customer, team_x, supervisor, client_for, django_assert_max_num_queries
+):
+    for _ in range(5):
+        make_conversation(customer, team=team_x, kind=Kind.COMPLAINT)
+    client = client_for(supervisor)
+    client.get("/complaints/")
+    with django_assert_max_num_queries(12):
+        client.get("/complaints/")

@@ -128,3 +128,18 @@ def test_preview_with_a_real_customer_before_activating(agent_x):
     occasion.refresh_from_db()
     assert not occasion.active and not Delivery.objects.exists()  # a preview sends nothing
     assert Client().get(f"/care/templates/{template.pk}/preview/").status_code in (302, 403)
+
+
+@pytest.mark.django_db
+def test_campaign_page_opens_the_progress_socket(agent_x):
+    customer = CustomerFactory(name="Lily Chen", language="en", consent_marketing=True)
+    campaign = make_campaign()
+    client = Client()
+    client.force_login(agent_x)
+    page = client.get(f"/care/campaigns/{campaign.pk}/").content.decode()
+    assert f'data-ws="/ws/care/campaigns/{campaign.pk}/"' in page
+    assert "care/progress.js" in page and 'id="care-complaints"' in page
+    assert "Hi Lily Chen" in page  # the preview, as a real member of the segment
+    fragment = client.get(f"/care/campaigns/{campaign.pk}/progress/").content.decode()
+    assert 'id="care-sent">0<' in fragment
+    assert customer.pk

@@ -8,12 +8,14 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from kefu.analytics import chatload
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
 from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile, period_start
@@ -271,6 +273,7 @@ class Report:
     breakdowns: dict[str, list[dict[str, Any]]]
     backlog: int
     extra: dict[str, Any] = field(default_factory=dict)
+    chat_load: dict[str, Any] = field(default_factory=dict)
 
     @property
     def figures(self) -> dict[str, Any]:
@@ -352,6 +355,9 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         backlogs.append(max(backlog, 0))
         frt.append(t.p("first_response_hist", 50))
         csat.append(t.pct("rated_good", "rated"))
+    load = chatload.figures(
+        f, [date.fromisoformat(x) for x in labels], partial(bucket_start, grain=f.grain)
+    )
     names = names or {}
     breakdowns = {}
     for dim, groups in per_dim.items():
@@ -381,5 +387,6 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         },
         breakdowns=breakdowns,
         backlog=max(backlog, 0),
-        extra={} if by_agent else nps(f),
+        extra=({} if by_agent else nps(f)) | {"chat_concurrency": load["mean"]},
+        chat_load=load,
     )

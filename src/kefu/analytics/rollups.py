@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
+from kefu.analytics import chatload
 from kefu.analytics.facts import GOOD_RATING, all_facts, fact_for, fact_values
 from kefu.analytics.models import (
     ALL,
@@ -265,6 +266,7 @@ def refresh(conversation_id: int) -> None:
         if old == new:
             return
         apply(old, new)
+        chatload.refresh(chatload.touched(old) | chatload.touched(new))
         if new_fact is None:
             ConversationFact.objects.filter(pk=conversation_id).delete()
         else:
@@ -343,6 +345,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
             for i in range(0, len(out), 5000):
                 _insert(model, out[i : i + 5000])
             rows += len(out) if table == "main" else 0
+        chatload.rebuild()
     return {"facts": facts, "rollups": rows}
 
 

@@ -151,6 +151,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "drill_url": reverse("analytics:conversations"),
         "export_url": reverse("analytics:export"),
         "series_rows": _series_rows(rep.series, reverse("analytics:conversations"), f),
+        "chat_agents": [
+            a | {"name": label_names["agent_id"].get(a["agent_id"], a["agent_id"])}
+            for a in rep.chat_load["agents"]
+        ],
+        "chat_series": [
+            (label, mean, peak)
+            for label, mean, peak in zip(
+                rep.series["labels"],
+                rep.chat_load["series_mean"],
+                rep.chat_load["series_peak"],
+                strict=True,
+            )
+            if peak is not None
+        ],
         "charts_available": charts_available(),
         "chart_data": {
             "series": rep.series,

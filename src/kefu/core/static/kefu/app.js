@@ -190,7 +190,8 @@
   function cannedOpen() { return cannedBox && !cannedBox.hidden && cannedBox.children.length > 0; }
   function shortcutAt(area) {
     var before = area.value.slice(0, area.selectionStart);
-    var m = before.match(/(^|\s)\/([^\s\/]{0,40})$/);
+    // After a space, a line start or CJK punctuation ("稍等。/tea"); not inside a URL or path.
+    var m = before.match(/(^|[^A-Za-z0-9_:\/.])\/([^\s\/]{0,40})$/);
     return m ? { q: m[2], start: before.length - m[2].length - 1, end: area.selectionStart } : null;
   }
   function showReplying(who) {

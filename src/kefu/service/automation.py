@@ -13,6 +13,7 @@ and a chain is at most :data:`MAX_CHAIN` steps long.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from kefu.core.events import (
     SlaWarning,
     StatusChanged,
     TagsChanged,
+    acting,
     current_cause,
     listen,
 )
@@ -73,19 +75,21 @@ def run(trigger: str, conversation_id: int, *, only: AutomationRule | None = Non
         return []
     facts = facts_for(conversation)
     acted = []
-    for compiled in rules:
-        rule: AutomationRule = compiled.rule
-        step = step_of(rule, conversation_id)
-        if step in chain or not compiled.matches(facts):
-            continue
-        rule_actions.apply(rule, conversation, step=step, trigger=trigger)
-        acted.append(rule.name)
-        if rule.stop:
-            break
-        refreshed = rule_actions.fresh(conversation_id)
-        if refreshed is None:
-            break
-        conversation, facts = refreshed, facts_for(refreshed)
+    with ExitStack() as pass_chain:  # rules acting in one pass are one chain
+        for compiled in rules:
+            rule: AutomationRule = compiled.rule
+            step = step_of(rule, conversation_id)
+            if step in chain or not compiled.matches(facts):
+                continue
+            rule_actions.apply(rule, conversation, step=step, trigger=trigger)
+            pass_chain.enter_context(acting("", step))
+            acted.append(rule.name)
+            if rule.stop:
+                break
+            refreshed = rule_actions.fresh(conversation_id)
+            if refreshed is None:
+                break
+            conversation, facts = refreshed, facts_for(refreshed)
     return acted
 
 

@@ -10,6 +10,7 @@ excepted: they have their own queue).
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 from kefu.conversations.models import OPEN_STATUSES, Channel, Conversation, Status
@@ -44,24 +45,26 @@ def route(conversation_id: int, occasion: str) -> list[RoutingRule]:
     acted: list[RoutingRule] = []
     chain = current_cause().chain
     facts = facts_for(conversation) if rules else None
-    for compiled in rules:
-        rule: RoutingRule = compiled.rule
-        step = f"routing:{rule.pk}:{conversation_id}"
-        if step in chain:
-            continue
-        assert facts is not None
-        if not compiled.matches(facts):
-            continue
-        rule_actions.apply(rule, conversation, step=step)
-        acted.append(rule)
-        conversation = rule_actions.fresh(conversation_id)
-        if conversation is None:
-            return acted
-        if rule.stop:
-            break
-        facts = facts_for(conversation)
-    if _wants_strategy(conversation):
-        _by_strategy(conversation)
+    with ExitStack() as pass_chain:  # rules acting in one pass are one chain
+        for compiled in rules:
+            rule: RoutingRule = compiled.rule
+            step = f"routing:{rule.pk}:{conversation_id}"
+            if step in chain:
+                continue
+            assert facts is not None
+            if not compiled.matches(facts):
+                continue
+            rule_actions.apply(rule, conversation, step=step)
+            pass_chain.enter_context(acting("", step))
+            acted.append(rule)
+            conversation = rule_actions.fresh(conversation_id)
+            if conversation is None:
+                return acted
+            if rule.stop:
+                break
+            facts = facts_for(conversation)
+        if _wants_strategy(conversation):
+            _by_strategy(conversation)
     return acted
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -88,6 +89,7 @@ class RoutingRuleAdmin(SupervisorsOnly):
 @admin.register(AutomationRule)
 class AutomationRuleAdmin(SupervisorsOnly):
     list_display = ("name", "position", "active", "stop", "trigger", "idle_hours")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_editable = ("position", "active")
     list_filter = ("active", "trigger")
     search_fields = ("name", "keywords", "note")

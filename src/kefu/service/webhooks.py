@@ -194,11 +194,15 @@ def deliver(call_id: int) -> str:
         call = (
             WebhookCall.objects.select_for_update(skip_locked=True)
             .select_related("rule", "conversation__customer")
-            .filter(pk=call_id, state=WebhookCall.State.QUEUED)
+            .filter(pk=call_id)
             .first()
         )
-        if call is None or (call.next_attempt_at is not None and call.next_attempt_at > now):
-            return call.state if call is not None else "gone"
+        if call is None:
+            return "gone"  # or another worker holds it
+        if call.state != WebhookCall.State.QUEUED or (
+            call.next_attempt_at is not None and call.next_attempt_at > now
+        ):
+            return call.state
         # A lease: another worker leaves it alone while this one waits for the answer.
         call.next_attempt_at = now + timedelta(seconds=_timeout() * 3)
         call.attempts += 1

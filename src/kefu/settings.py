@@ -241,6 +241,11 @@ KEFU_MAX_EMAIL_BYTES = int(env("MAX_EMAIL_BYTES", str(40 * 1024 * 1024)))
 
 KEFU_BASE_URL = env("BASE_URL", "http://127.0.0.1:8000")
 
+# Automation rules' webhooks: seconds to wait for an answer; private and local addresses
+# (127.0.0.1, 10.x, 192.168.x, link-local…) are refused unless this says otherwise.
+KEFU_WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", "10"))
+KEFU_WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

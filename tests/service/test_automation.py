@@ -136,7 +136,7 @@ def test_a_long_chain_is_cut(commit):
     assert stopped.data["steps"] == MAX_CHAIN
 
 
-def test_template_reply_is_sent_but_the_first_response_is_still_owed(commit):
+def test_template_reply_is_sent_but_the_first_response_is_still_owed(commit, client, admin_user):
     template = CannedReply.objects.create(
         shortcut="got-it", title="Got it", body="{{customer.name}}，您好：我们已收到。"
     )
@@ -148,6 +148,10 @@ def test_template_reply_is_sent_but_the_first_response_is_still_owed(commit):
     conversation = fresh(conversation)
     assert conversation.first_responded_at is None and conversation.assignee is None
     assert conversation.status == Status.NEW
+    AgentProfile.objects.filter(user=admin_user).update(language="en")
+    client.force_login(admin_user)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert "Automatic reply" in page
 
 
 def test_sla_breach_trigger(commit, team_x):

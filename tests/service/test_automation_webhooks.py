@@ -19,6 +19,7 @@ from kefu.customers.models import TimelineEntry
 from kefu.service import policies
 from kefu.service.models import AutomationRule, Trigger, WebhookCall
 from kefu.service.webhooks import check_url, deliver, retry_webhooks
+from kefu.staff.models import AgentProfile
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +98,7 @@ def open_(commit):
         )
 
 
-def test_a_signed_post_reaches_the_server(receiver, allow_private, commit):
+def test_a_signed_post_reaches_the_server(receiver, allow_private, commit, client, admin_user):
     hook_rule(receiver.url)
     conversation = open_(commit)
     [(path, headers, body)] = receiver.requests
@@ -118,6 +119,11 @@ def test_a_signed_post_reaches_the_server(receiver, allow_private, commit):
         ).order_by("pk")
     ]
     assert states == ["queued", "delivered"]
+    AgentProfile.objects.filter(user=admin_user).update(language="en")
+    client.force_login(admin_user)
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert "rule “tell the ERP”" in page and "called a webhook: <b>tell the ERP</b>" in page
+    assert "delivered" in page
 
 
 def test_a_failed_call_is_retried_by_the_periodic_job(receiver, allow_private, commit):

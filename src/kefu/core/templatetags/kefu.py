@@ -43,6 +43,9 @@ EVENT_LABELS = {
     "conversation_unlinked": _("unlinked a related conversation"),
     "complaint_acknowledged": _("acknowledged the complaint"),
     "complaint_resolution": _("recorded the complaint's resolution"),
+    "rule_webhook": _("called a webhook"),
+    "rule_failed": _("could not do all a rule says"),
+    "rule_chain_stopped": _("stopped a chain of automation rules"),
 }
 
 

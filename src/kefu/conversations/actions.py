@@ -847,9 +847,10 @@ def receive_many(items: Sequence[Inbound]) -> None:
                     conversation.last_inbound_at = now
                     opening.append(conversation)
             else:
-                conversation = locked.get(conversation.pk)
-                if conversation is None:
-                    raise ActionError(f"conversation #{item.conversation.pk} does not exist")
+                found = locked.get(conversation.pk)
+                if found is None:
+                    raise ActionError(f"conversation #{conversation.pk} does not exist")
+                conversation = found
                 if conversation.status == Status.CLOSED or not getattr(
                     conversation, "takes_customer_replies", True
                 ):

@@ -466,7 +466,7 @@ class _Batch:
             )
 
     def _participants(self, work: list[_Item]) -> None:
-        rows = {}
+        rows: dict[tuple[int | None, str], Participant] = {}
         for item in work:
             for address, name in item.__dict__.get("copied", []):
                 assert item.conversation is not None

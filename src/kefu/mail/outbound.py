@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from email.utils import parseaddr
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -207,7 +208,7 @@ def _enqueue_in_database(ids: Sequence[int]) -> None:
 
     from kefu.mail.tasks import send_outbound
 
-    backend = send_outbound.get_backend()
+    backend: Any = send_outbound.get_backend()  # a DatabaseBackend (_queue_in_database)
     DBTaskResult.objects.bulk_create(
         [
             DBTaskResult(

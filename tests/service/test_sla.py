@@ -165,9 +165,20 @@ def test_pending_pauses_and_the_customer_reply_resumes(vip, vip_complaints, cloc
     assert conversation.resolution_due == bj(2026, 10, 12, 10, 0)
 
 
+def ready_to_solve(conversation, agent):
+    """A complaint is solved only once acknowledged, with a resolution note and root cause."""
+    from kefu.conversations.complaints import acknowledge_complaint, resolve_complaint
+    from kefu.conversations.models import RootCause
+
+    acknowledge_complaint(conversation, actor=agent)
+    cause = RootCause.objects.create(name="test cause")
+    resolve_complaint(conversation, actor=agent, note="fixed", root_cause=cause, solve=False)
+
+
 def test_solved_stops_and_a_reopening_resumes(vip, vip_complaints, clock, commit, agent_x):
     conversation = open_complaint(commit, vip)
     clock.set(bj(2026, 10, 8, 10, 0))
+    ready_to_solve(conversation, agent_x)
     with commit():
         actions.send_reply(conversation, agent=agent_x, body_text="已处理", status=Status.SOLVED)
     assert fresh(conversation).sla_clock.next_check_at is None
@@ -183,6 +194,7 @@ def test_solved_stops_and_a_reopening_resumes(vip, vip_complaints, clock, commit
 
 def test_closed_stops_the_clock(vip, vip_complaints, clock, commit, agent_x):
     conversation = open_complaint(commit, vip)
+    ready_to_solve(conversation, agent_x)
     with commit():
         actions.set_status(conversation, actor=agent_x, status=Status.CLOSED)
     assert fresh(conversation).sla_clock.next_check_at is None

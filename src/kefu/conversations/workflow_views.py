@@ -92,7 +92,7 @@ def resolve(request: HtmxRequest, pk: int) -> HttpResponse:
             conversation,
             actor=request.user,
             note=request.POST.get("note", ""),
-            root_cause=request.POST.get("root_cause") or None,
+            root_cause=_int_or_none(request.POST.get("root_cause")),
             solve=request.POST.get("solve", "1") != "0",
         )
     except ActionError as exc:

@@ -84,24 +84,26 @@ class MacroForm(forms.ModelForm):
             del self.fields["shared"]
             del self.fields["team"]
         else:
-            self.fields["team"].queryset = Team.objects.all()
+            team_field = self.fields["team"]
+            assert isinstance(team_field, forms.ModelChoiceField)
+            team_field.queryset = Team.objects.all()
             self.fields["shared"].initial = self.instance.pk is not None and (
                 self.instance.owner_id is None
             )
 
-    def _post_clean(self) -> None:
+    def _post_clean(self) -> None:  # the owner is set before the model is validated
         shared = self.supervises and self.cleaned_data.get("shared")
         self.instance.owner = None if shared else self.user
         if not shared:
             self.instance.team = None
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
 
 
 @require_GET
 @agent_required
 def macro_list(request: HtmxRequest) -> HttpResponse:
     profile = agent_profile(request.user)
-    mine = CannedReply.objects.filter(owner=request.user).select_related("team")
+    mine = CannedReply.objects.filter(owner_id=request.user.pk).select_related("team")
     shared = macros.usable_macros(request.user).filter(owner__isnull=True).select_related("team")
     if profile is not None and profile.sees_all_teams:
         shared = CannedReply.objects.filter(owner__isnull=True).select_related("team")
@@ -120,7 +122,7 @@ def macro_list(request: HtmxRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @agent_required
 def macro_edit(request: HtmxRequest, pk: int | None = None) -> HttpResponse:
-    instance = CannedReply(owner=request.user)
+    instance = CannedReply(owner_id=request.user.pk)
     if pk is not None:
         found = macros.manageable_macros(request.user).filter(pk=pk).first()
         if found is None:

@@ -59,6 +59,10 @@ def _conversation(attr: Callable[[Any], Any]) -> Getter:
     return lambda ctx: str(attr(ctx.conversation) or "") if ctx.conversation is not None else ""
 
 
+def _preferences_of(kind: str) -> Getter:
+    return lambda ctx: ctx.preferences(kind)
+
+
 def _agent_name(ctx: MacroContext) -> str:
     profile = agent_profile(ctx.agent)
     return profile.name if profile is not None else ""
@@ -75,10 +79,7 @@ PLACEHOLDERS: dict[str, Getter] = {
     "customer.tier": _customer(lambda c: label(c.tier)),
     "customer.organization": _customer(lambda c: c.organization.name if c.organization else ""),
     "customer.preferences": lambda ctx: ctx.preferences(),
-    **{
-        f"customer.preferences.{kind}": (lambda ctx, kind=kind: ctx.preferences(kind))
-        for kind in Preference.Kind.values
-    },
+    **{f"customer.preferences.{kind}": _preferences_of(kind) for kind in Preference.Kind.values},
     "conversation.reference": _conversation(lambda c: c.reference),
     "conversation.subject": _conversation(lambda c: c.subject),
     "conversation.status": _conversation(lambda c: c.get_status_display()),

@@ -1097,7 +1097,11 @@ _STORIES = (
 DEMO_SITE_KEY = "demo-shop"
 
 _CANNED = (
-    ("hello", "问候 Greeting", "您好，我是客服，很高兴为您服务。请问有什么可以帮您？"),
+    (
+        "hello",
+        "问候 Greeting",
+        "{{customer.name|}}您好，我是客服{{agent.name}}，很高兴为您服务。请问有什么可以帮您？",
+    ),
     ("order", "订单号 Order number", "麻烦提供一下您的订单号，我马上为您查询。"),
     ("refund", "退款流程 Refund", "退款会在审核通过后 3 个工作日内原路退回，请留意账户通知。"),
     ("warranty", "三包政策 Warranty", "本产品享受三包服务：7 天退货，15 天换货，1 年保修。"),
@@ -1127,7 +1131,7 @@ def ensure_livechat_demo() -> None:
     )
     for shortcut, title, body in _CANNED:
         CannedReply.objects.get_or_create(
-            shortcut=shortcut, defaults={"title": title, "body": body}
+            shortcut=shortcut, owner=None, defaults={"title": title, "body": body}
         )
 
 

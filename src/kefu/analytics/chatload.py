@@ -80,14 +80,10 @@ def _sessions(agent_id: int, day: date) -> list[Interval]:
     from kefu.livechat.models import ChatSession
 
     lo, hi = day_bounds(day)
-    return list(
-        ChatSession.objects.filter(
-            agent_id=agent_id,
-            accepted_at__isnull=False,
-            accepted_at__lt=hi,
-            ended_at__gt=lo,
-        ).values_list("accepted_at", "ended_at")
-    )
+    rows = ChatSession.objects.filter(
+        agent_id=agent_id, accepted_at__isnull=False, accepted_at__lt=hi, ended_at__gt=lo
+    ).values_list("accepted_at", "ended_at")
+    return [(start, end) for start, end in rows if start is not None and end is not None]
 
 
 def _store(agent_id: int, day: date, values: dict[str, Any]) -> None:
@@ -116,7 +112,7 @@ def recompute() -> dict[tuple[int, date], dict[str, Any]]:
         .values_list("agent_id", "accepted_at", "ended_at")
         .iterator(chunk_size=10000)
     ):
-        if end > start:
+        if start is not None and end is not None and end > start:
             for d in days_of(start, end):
                 by_day[(agent_id, d)].append((start, end))
     out = {}
@@ -168,7 +164,11 @@ def figures(f: Any, buckets: list[date], bucket_of: Any) -> dict[str, Any]:
         return round(row["chat"] / row["busy"], 2) if row["busy"] else None
 
     per_bucket: dict[date, dict[str, Any]] = {}
-    for row in qs.order_by().values("day").annotate(**sums, top=Max("peak")):
+    by_day: Any = qs.order_by().values("day").annotate(**sums, top=Max("peak"))
+    by_agent: Any = (
+        qs.order_by().values("agent_id").annotate(**sums, top=Max("peak")).filter(~Q(top=None))
+    )
+    for row in by_day:
         b = per_bucket.setdefault(bucket_of(row["day"]), {"chat": 0.0, "busy": 0.0, "peak": 0})
         b["chat"] += row["chat"] or 0
         b["busy"] += row["busy"] or 0
@@ -181,10 +181,7 @@ def figures(f: Any, buckets: list[date], bucket_of: Any) -> dict[str, Any]:
             "peak": row["top"],
             "hours": round((row["busy"] or 0) / 3600, 1),
         }
-        for row in qs.order_by()
-        .values("agent_id")
-        .annotate(**sums, top=Max("peak"))
-        .filter(~Q(top=None))
+        for row in by_agent
     ]
     agents.sort(key=lambda a: (-(a["mean"] or 0), a["agent_id"]))
     chat = sum(b["chat"] for b in per_bucket.values())

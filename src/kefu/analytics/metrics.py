@@ -280,6 +280,8 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
     }
     coarse = pieces(f.start, f.end, "month")
     aligned = period_q(pieces(f.start, f.end, f.grain))
+    series: QuerySet[Any]
+    before: QuerySet[Any]
     agents = AgentDailyRollup.objects.filter(period_q(coarse), f.scope_q(table="agent"))
     fields = (COUNTERS, HISTOGRAMS) if by_agent else BREAKDOWN
     for row in grouped(agents, ("team_id", "agent_id"), *fields):

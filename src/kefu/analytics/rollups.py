@@ -348,7 +348,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
         chatload.rebuild()
     if connection.vendor == "postgresql":
         # Every row was just rewritten: fresh statistics keep the dashboard's plans right.
-        tables = [ConversationFact, *(m for m, _names in TABLES.values())]
+        tables: list[Any] = [ConversationFact, *(m for m, _names in TABLES.values())]
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE " + ", ".join(t._meta.db_table for t in tables))
     return {"facts": facts, "rollups": rows}

@@ -513,6 +513,10 @@ class Stats:
 
     sent: dict[str, float] = field(default_factory=dict)  # cid → perf_counter at send
     latency: dict[str, float] = field(default_factory=dict)  # cid → s, first agent frame
+    # cid → s, the agent's "chat" frame with the stored message's id (kefu relays a line
+    # first as "chat.line", without an id, and sends "chat" after the commit)
+    stored_frame: dict[str, float] = field(default_factory=dict)
+    retracted: int = 0  # "chat.retract": a relayed line that was not stored
     ack: dict[str, float] = field(default_factory=dict)  # cid → s
     echoed: int = 0
     duplicates: int = 0
@@ -567,13 +571,25 @@ async def agent_reader(ws: Any, sockets: Sockets) -> None:
             frame = json.loads(raw)
             op = frame.get("op")
             stats.agent_ops[op] += 1
-            if op != "chat":
+            if op == "chat.retract":
+                stats.retracted += 1
                 continue
-            cid = (frame.get("message") or {}).get("cid")
+            if op not in ("chat", "chat.line"):
+                continue
+            message = frame.get("message") or {}
+            cid = message.get("cid")
             sent = stats.sent.get(cid) if cid else None
             if sent is None:
                 stats.foreign += 1
-            elif cid in stats.latency:
+                continue
+            if op == "chat":  # the stored message (with its id)
+                if cid in stats.stored_frame:
+                    stats.duplicates += 1
+                else:
+                    stats.stored_frame[cid] = now - sent
+                if cid not in stats.latency:
+                    stats.latency[cid] = now - sent
+            elif cid in stats.latency:  # a second relay of the same line
                 stats.duplicates += 1
             else:
                 stats.latency[cid] = now - sent
@@ -742,7 +758,7 @@ async def measure(
             stats.errors[f"send {type(error).__name__}"] += 1
     window = time.perf_counter() - started
     end = time.perf_counter()
-    while len(stats.latency) < len(stats.sent) and time.perf_counter() - end < args.drain:
+    while len(stats.stored_frame) < len(stats.sent) and time.perf_counter() - end < args.drain:
         await asyncio.sleep(0.05)
     drain = time.perf_counter() - end
     stats.cutoff = time.perf_counter()
@@ -755,14 +771,14 @@ async def measure(
             spy.wait(timeout=30)
     # Settle: late messages are not lost. Wait while they keep coming (at most --settle s).
     settle_start = last_progress = time.perf_counter()
-    seen = len(stats.latency)
-    while len(stats.latency) < len(stats.sent):
+    seen = len(stats.stored_frame)
+    while len(stats.stored_frame) < len(stats.sent):
         now = time.perf_counter()
         if now - settle_start > args.settle or now - last_progress > args.settle_idle:
             break
         await asyncio.sleep(0.2)
-        if len(stats.latency) != seen:
-            seen, last_progress = len(stats.latency), time.perf_counter()
+        if len(stats.stored_frame) != seen:
+            seen, last_progress = len(stats.stored_frame), time.perf_counter()
     settle = time.perf_counter() - settle_start
     phase = Phase(
         mode=mode,
@@ -1016,14 +1032,15 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
     print(
         "| mode | sent | acked | stored | delivered (≤ drain) | late | never delivered "
         "| of them stored / acked | dup | p50 ms | p95 ms | p99 ms | max ms "
-        "| ack p50 / p99 ms |"
+        "| ack p50 / p99 ms | stored frame p50 / p99 ms, missing |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     figures: dict[tuple[str, float], tuple[float, float, float]] = {}
     for phase in phases:
         s = phase.stats
         values = s.on_time()
         acks = sorted(s.ack.values())
+        stored_frames = sorted(s.stored_frame.values())
         p = (percentile(values, 50), percentile(values, 95), percentile(values, 99))
         figures[phase.mode, phase.rate] = p
         worst = values[-1] if values else float("nan")
@@ -1035,7 +1052,9 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
             f"| {phase.name} | {len(s.sent)} | {len(s.ack)} | {stored} | {s.delivered()} "
             f"| {s.late()} | {len(s.sent) - len(reached)} | {lost_stored} / {lost_acked} "
             f"| {s.duplicates} | {ms(p[0])} | {ms(p[1])} | {ms(p[2])} | {ms(worst)} "
-            f"| {ms(percentile(acks, 50))} / {ms(percentile(acks, 99))} |"
+            f"| {ms(percentile(acks, 50))} / {ms(percentile(acks, 99))} "
+            f"| {ms(percentile(stored_frames, 50))} / {ms(percentile(stored_frames, 99))}, "
+            f"{len(s.sent) - len(s.stored_frame)} |"
         )
     print()
     print(
@@ -1082,7 +1101,7 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
             f"(opened in {sk.connect_seconds:.1f} s; states after hello {dict(sk.states)})",
             f"window {phase.window:.1f} s (sender slip max {s.slip_max * 1000:.0f} ms)",
             f"drain {phase.drain:.1f} s, settling {phase.settle:.1f} s",
-            f"acks {len(s.ack)}, echoes {s.echoed}",
+            f"acks {len(s.ack)}, echoes {s.echoed}, retracted {s.retracted}",
         ]
         if sk.failures:
             details.append(f"connect failures {dict(sk.failures)}")

@@ -776,6 +776,7 @@ class Inbound:
     attachments: Sequence[NewAttachment] = ()
     message: Message | None = None  # set by receive_many
     opened: bool = False  # set by receive_many: this item opened its conversation
+    timeline: bool = True  # False: not in the customer's timeline (a chat's lines)
 
 
 def new_conversation(
@@ -915,15 +916,16 @@ def receive_many(items: Sequence[Inbound]) -> None:
                 status_changes[index] = (old_status, conversation.status)
             if conversation.pk in locked:
                 touched[conversation.pk] = conversation
-            entries.append(
-                _entry(
-                    customer,
-                    "message_received",
-                    conversation,
-                    channel=item.message.channel,  # type: ignore[union-attr]
-                    excerpt=item.message.body_text[:120],  # type: ignore[union-attr]
+            if item.timeline:
+                entries.append(
+                    _entry(
+                        customer,
+                        "message_received",
+                        conversation,
+                        channel=item.message.channel,  # type: ignore[union-attr]
+                        excerpt=item.message.body_text[:120],  # type: ignore[union-attr]
+                    )
                 )
-            )
             if index in status_changes:
                 old, new = status_changes[index]
                 entries.append(
@@ -939,10 +941,14 @@ def receive_many(items: Sequence[Inbound]) -> None:
         if touched:
             for conversation in touched.values():
                 conversation.updated_at = now
-            Conversation.objects.bulk_update(
-                list(touched.values()),
-                ["last_message_at", "last_inbound_at", "updated_at", "status", "solved_at"],
+            # The same times for all: one plain UPDATE (bulk_update's CASE per row and
+            # field cost more than the rest of a batch); the reopened ones' status on top.
+            Conversation.objects.filter(pk__in=list(touched)).update(
+                last_message_at=now, last_inbound_at=now, updated_at=now
             )
+            reopened = {conversations[index].pk: conversations[index] for index in status_changes}
+            if reopened:
+                Conversation.objects.bulk_update(list(reopened.values()), ["status", "solved_at"])
         TimelineEntry.objects.bulk_create(entries)
         for index, (item, conversation) in enumerate(zip(items, conversations, strict=True)):
             message = item.message

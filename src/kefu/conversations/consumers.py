@@ -19,10 +19,11 @@ from kefu.conversations.access import can_see
 from kefu.conversations.models import Conversation, Message
 from kefu.conversations.thread import latest_event
 from kefu.core import realtime
+from kefu.core.layers import DispatchWithoutDatabase
 from kefu.staff.access import agent_profile, team_ids
 
 
-class WorkspaceConsumer(AsyncWebsocketConsumer):
+class WorkspaceConsumer(DispatchWithoutDatabase, AsyncWebsocketConsumer):
     groups: list[str]
     conversation_id: int | None
 

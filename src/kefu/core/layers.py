@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.layers import InMemoryChannelLayer as _ChannelsInMemoryLayer
 
 SWEEP_EVERY = 1.0  # seconds
@@ -31,3 +32,21 @@ class InMemoryChannelLayer(_ChannelsInMemoryLayer):
             return
         self._last_sweep = now
         super()._clean_expired()
+
+
+class DispatchWithoutDatabase:
+    """Consumer mixin: handle each message without first queueing on the database thread.
+
+    channels' ``AsyncConsumer.dispatch`` runs ``close_old_connections`` through
+    ``sync_to_async`` before every message a consumer handles (a frame from the browser, a
+    group message), and that call goes to the one thread-sensitive thread that does all the
+    database work of the process. A chat line relayed to an agent then waited behind whatever
+    that thread was writing. Consumers using this mixin reach the database only through
+    ``database_sync_to_async``, which closes stale connections on that thread itself.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)

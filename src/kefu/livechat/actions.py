@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from kefu.conversations import actions as conversation_actions
@@ -238,6 +239,37 @@ def leave_message(
 # Messages -----------------------------------------------------------------------------------
 
 
+def check_line(state: str, text: Any, *, attachments: bool = False) -> str:
+    """The line's text, stripped, or the ChatError that refuses it (before anything is
+    stored or relayed)."""
+    text = text.strip() if isinstance(text, str) else ""
+    if len(text) > MAX_TEXT:
+        raise ChatError("too_large", _("A message is at most %(n)s characters.") % {"n": MAX_TEXT})
+    if not text and not attachments:
+        raise ChatError("invalid", _("A message cannot be empty."))
+    if state not in LIVE:
+        raise ChatError("closed", _("This chat has ended; start a new one."))
+    return text
+
+
+def clean_cid(cid: Any) -> str:
+    return cid if isinstance(cid, str) and 0 < len(cid) <= 64 else uuid.uuid4().hex
+
+
+def line_key(visitor_id: int, cid: str) -> str:
+    """The message's ``external_id``: what makes a re-sent ``cid`` the same message."""
+    return f"chat:{visitor_id}:{cid}"
+
+
+def _rate_ok(visitor_id: int) -> bool:
+    limit, window = RATE_LIMIT
+    return ratelimit.hit("chat-msg", str(visitor_id), limit, window)
+
+
+def _rate_error() -> ChatError:
+    return ChatError("rate_limited", _("Too many messages at once; wait a few seconds."))
+
+
 def visitor_message(
     session: ChatSession,
     *,
@@ -247,23 +279,16 @@ def visitor_message(
 ) -> Message:
     """A line from the visitor. The same ``cid`` sent again (after a reconnect) is the same
     message, not a new one."""
-    text = (text or "").strip()
-    cid = cid if isinstance(cid, str) and 0 < len(cid) <= 64 else uuid.uuid4().hex
-    if len(text) > MAX_TEXT:
-        raise ChatError("too_large", _("A message is at most %(n)s characters.") % {"n": MAX_TEXT})
-    if not text and not attachments:
-        raise ChatError("invalid", _("A message cannot be empty."))
-    if session.state not in LIVE:
-        raise ChatError("closed", _("This chat has ended; start a new one."))
-    external_id = f"chat:{session.visitor_id}:{cid}"
+    cid = clean_cid(cid)
+    text = check_line(session.state, text, attachments=bool(attachments))
+    external_id = line_key(session.visitor_id, cid)
     existing = Message.objects.filter(
         conversation_id=session.conversation_id, external_id=external_id
     ).first()
     if existing is not None:
         return existing
-    limit, window = RATE_LIMIT
-    if not ratelimit.hit("chat-msg", str(session.visitor_id), limit, window):
-        raise ChatError("rate_limited", _("Too many messages at once; wait a few seconds."))
+    if not _rate_ok(session.visitor_id):
+        raise _rate_error()
     if not text:
         text = ", ".join(a.filename for a in attachments)
     try:
@@ -279,6 +304,122 @@ def visitor_message(
         )
     except ActionError as error:
         raise ChatError("closed", str(error)) from error
+
+
+@dataclass(frozen=True)
+class Line:
+    """A visitor's text line as it came off their socket (already checked by
+    :func:`check_line`), waiting to be stored by :func:`store_lines`."""
+
+    session_id: int
+    conversation_id: int
+    visitor_id: int
+    text: str
+    cid: str
+    language: str = ""
+
+
+def store_lines(lines: Sequence[Line]) -> list[Message | int | ChatError]:
+    """Store visitor lines that arrived within the same few milliseconds in one transaction
+    (group commit), each as :func:`visitor_message` would store it: one read of the chats'
+    states and of the ``cid``s already stored, then the new lines through
+    :func:`kefu.conversations.actions.receive_lines`. For each line, in order: the new
+    message, the id of the message a re-sent ``cid`` already is, or the error that refused
+    it (nothing stored for it).
+
+    The caller sends the frames of the new messages (the chat listener stays quiet for
+    them) once this returns, i.e. after the commit."""
+    states = dict(
+        ChatSession.objects.filter(pk__in={line.session_id for line in lines}).values_list(
+            "pk", "state"
+        )
+    )
+    stored: dict[str, int] = dict(
+        Message.objects.filter(
+            conversation_id__in={line.conversation_id for line in lines},
+            external_id__in={line_key(line.visitor_id, line.cid) for line in lines},
+        ).values_list("external_id", "pk")
+    )
+    results: list[Message | int | ChatError | None] = [None] * len(lines)
+    accepted: dict[str, int] = {}  # external id → index of the line that stores it
+    for i, line in enumerate(lines):
+        key = line_key(line.visitor_id, line.cid)
+        if key in stored:
+            results[i] = stored[key]
+            continue
+        if key in accepted:
+            continue  # the same cid twice in one batch: filled in below
+        with translation.override(line.language or None):
+            try:
+                check_line(states.get(line.session_id, ""), line.text)
+                if not _rate_ok(line.visitor_id):
+                    raise _rate_error()
+            except ChatError as error:
+                results[i] = error
+                continue
+        accepted[key] = i
+    order = list(accepted.values())
+    new: list[Message] = []
+    try:
+        with transaction.atomic():
+            outcomes = _receive([lines[i] for i in order])
+            for i, outcome in zip(order, outcomes, strict=True):
+                if isinstance(outcome, Message):
+                    new.append(outcome)
+                    results[i] = outcome
+                else:
+                    with translation.override(lines[i].language or None):
+                        results[i] = ChatError("closed", str(outcome))
+            push.sent_by_caller(m.pk for m in new)  # before the commit runs the listeners
+    except BaseException:
+        push.sent_by_caller((m.pk for m in new), add=False)
+        raise
+    for i, line in enumerate(lines):
+        if results[i] is None:  # a repeated cid of this batch
+            first = results[accepted[line_key(line.visitor_id, line.cid)]]
+            results[i] = first.pk if isinstance(first, Message) else first
+    return [r for r in results if r is not None]
+
+
+def _receive(lines: Sequence[Line]) -> list[Message | ActionError]:
+    """The lines through :func:`kefu.conversations.actions.receive_many` (a few queries for
+    the lot); when it refuses the batch (a chat's conversation was closed meanwhile), one
+    by one, so that only the refused line fails."""
+    items = [
+        conversation_actions.Inbound(
+            conversation=Conversation(pk=line.conversation_id),
+            body_text=line.text,
+            channel=Channel.CHAT,
+            metadata={"cid": line.cid},
+            external_id=line_key(line.visitor_id, line.cid),
+            timeline=False,
+        )
+        for line in lines
+    ]
+    if not items:
+        return []
+    try:
+        with transaction.atomic():
+            conversation_actions.receive_many(items)
+        return [item.message for item in items if item.message is not None]
+    except ActionError:
+        pass
+    outcomes: list[Message | ActionError] = []
+    for item in items:
+        try:
+            outcomes.append(
+                conversation_actions.receive_message(
+                    item.conversation,
+                    body_text=item.body_text,
+                    channel=Channel.CHAT,
+                    metadata=item.metadata,
+                    external_id=item.external_id,
+                    timeline=False,
+                )
+            )
+        except ActionError as error:
+            outcomes.append(error)
+    return outcomes
 
 
 def mark_read(session: ChatSession, *, by: str, message_id: int) -> None:

@@ -6,6 +6,7 @@ frames to the visitor come from the channel layer (``chat.frame``) or answer a r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -14,10 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from kefu.core import realtime
 from kefu.core.errors import ActionError
-from kefu.livechat import actions, payloads, push
+from kefu.core.layers import DispatchWithoutDatabase
+from kefu.livechat import actions, lines, payloads, push
 from kefu.livechat.identity import visitor_from_token
 from kefu.livechat.models import ChatSession, Visitor, Widget
 
@@ -35,7 +38,7 @@ def origin_allowed(widget: Widget, origin: str, host: str) -> bool:
     return bool(host) and urlsplit(origin).netloc == host.lower()
 
 
-class VisitorConsumer(AsyncWebsocketConsumer):
+class VisitorConsumer(DispatchWithoutDatabase, AsyncWebsocketConsumer):
     visitor: Visitor
     session: ChatSession | None
     widget: Widget
@@ -45,6 +48,7 @@ class VisitorConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session = None
         self.groups_joined: list[str] = []
+        self.storing: set[asyncio.Task[None]] = set()
         self.last_typing = 0.0
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.scope["headers"]}
         key = self.scope["url_route"]["kwargs"]["key"]
@@ -86,7 +90,7 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             return  # the socket went away while the frame was on its way
         try:
             await self.send(text_data=json.dumps(frame, ensure_ascii=False))
-        except RuntimeError:  # the server closed it meanwhile (e.g. a keep-alive timeout)
+        except (RuntimeError, OSError):  # closed meanwhile (a keep-alive timeout, the client)
             self.closed = True
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
@@ -117,7 +121,9 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             if self.session is not None and now - self.last_typing >= TYPING_EVERY:
                 self.last_typing = now
                 await database_sync_to_async(push.typing_to_agent)(self.session)
-        elif op in ("msg", "read", "end", "rate"):
+        elif op == "msg":
+            await self._line(frame)
+        elif op in ("read", "end", "rate"):
             await self._act(op, frame)
         else:
             await self._error("bad_frame", f"unknown op {op[:20]!r}")
@@ -132,6 +138,72 @@ class VisitorConsumer(AsyncWebsocketConsumer):
             {"op": "history", "messages": payloads.history(self.session, after)},
             push.state_frame(self.session),
         ]
+
+    def _language(self) -> str | None:
+        return self.visitor.language or self.widget.language or None
+
+    async def _line(self, frame: dict[str, Any]) -> None:
+        """A text line: checked here, relayed to the agent at once, acknowledged once the
+        writer has stored it (see :mod:`kefu.livechat.lines`). The socket is not held up
+        meanwhile."""
+        session = self.session
+        raw_cid = frame.get("cid")
+        if session is None:
+            await self._error("no_chat", "start a chat first")
+            return
+        cid = actions.clean_cid(raw_cid)
+        writer = lines.writer()
+        try:
+            with translation.override(self._language()):
+                if not isinstance(frame.get("text"), str):
+                    raise actions.ChatError("bad_frame", "a message needs text")
+                text = actions.check_line(session.state, frame["text"])
+                known = writer.known(self.visitor.pk, cid)
+                if isinstance(known, int):  # re-sent after it was stored
+                    await self._send({"op": "ack", "cid": cid, "id": known})
+                    return
+                if known is None and not lines.rate_ok(self.visitor.pk):
+                    raise actions.ChatError(
+                        "rate_limited", _("Too many messages at once; wait a few seconds.")
+                    )
+                line = actions.Line(
+                    session_id=session.pk,
+                    conversation_id=session.conversation_id,
+                    visitor_id=self.visitor.pk,
+                    text=text,
+                    cid=cid,
+                    language=self._language() or "",
+                )
+                future = writer.submit(line)
+        except actions.ChatError as error:
+            await self._error(error.code, str(error), cid=raw_cid)
+            return
+        relayed_to = None
+        if known is None and session.state == ChatSession.State.ACTIVE and session.agent_id:
+            relayed_to = session.agent_id
+            await lines.to_agent(
+                self.channel_layer,
+                relayed_to,
+                {
+                    "op": "chat.line",
+                    "conversation": session.conversation_id,
+                    "message": lines.provisional(line),
+                },
+            )
+        task = asyncio.create_task(
+            lines.after_store(
+                self.channel_layer,
+                line,
+                future,
+                site_key=self.widget.site_key,
+                visitor_group=push.visitor_group_for(str(self.visitor.uuid)),
+                relayed_to=relayed_to,
+                reply=self._send,
+                resent=known is not None,
+            )
+        )
+        self.storing.add(task)
+        task.add_done_callback(self.storing.discard)
 
     async def _act(self, op: str, frame: dict[str, Any]) -> None:
         if self.session is None:
@@ -151,7 +223,7 @@ class VisitorConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _do_in_language(self, op: str, frame: dict[str, Any]) -> dict[str, Any] | None:
         """Errors reach the visitor in their language."""
-        with translation.override(self.visitor.language or self.widget.language or None):
+        with translation.override(self._language()):
             return self._do(op, frame)
 
     def _do(self, op: str, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -159,13 +231,6 @@ class VisitorConsumer(AsyncWebsocketConsumer):
         session = ChatSession.objects.get(pk=self.session.pk if self.session else 0)
         session.widget, session.visitor = self.widget, self.visitor
         self.session = session
-        if op == "msg":
-            text = frame.get("text")
-            if not isinstance(text, str):
-                raise actions.ChatError("bad_frame", "a message needs text")
-            cid = frame.get("cid") if isinstance(frame.get("cid"), str) else ""
-            message = actions.visitor_message(session, text=text, cid=cid or "")
-            return {"op": "ack", "cid": cid, "id": message.pk}
         if op == "read":
             message_id = frame.get("id")
             if isinstance(message_id, int):
@@ -187,12 +252,10 @@ class VisitorConsumer(AsyncWebsocketConsumer):
     async def chat_frame(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
         conversation_id = frame.get("conversation")
-        if (
-            frame.get("op") == "state"
-            and conversation_id
-            and (self.session is None or self.session.conversation_id != conversation_id)
-        ):
-            self.session = await self._session(conversation_id)
+        if frame.get("op") == "state" and conversation_id:
+            # The chat was routed, transferred or ended: its agent and state are re-read
+            # (lines are relayed to that agent, and refused once it ended).
+            self.session = await self._session(conversation_id) or self.session
             await self._join(realtime.conversation_group(conversation_id))
         await self._send(frame)
 

@@ -30,8 +30,13 @@ def agent_name(user_id: int | None) -> str:
 
 
 def message_object(
-    message: Message, site_key: str, *, names: dict[int, str] | None = None
+    message: Message,
+    site_key: str,
+    *,
+    names: dict[int, str] | None = None,
+    attachments: bool = True,
 ) -> dict[str, Any]:
+    """``attachments=False`` for a line just stored without any (saves the query)."""
     if message.direction == Message.Direction.IN:
         sender, author = "visitor", ""
     elif message.author_agent_id is not None:
@@ -57,7 +62,7 @@ def message_object(
                 "url": file_url(site_key, a.pk),
                 "image": a.content_type in IMAGE_TYPES,
             }
-            for a in message.attachments.all()
+            for a in (message.attachments.all() if attachments else ())
         ],
     }
 

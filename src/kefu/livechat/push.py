@@ -3,6 +3,8 @@ panel. The channel layer may drop a frame; clients fill gaps from the database (
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from kefu.conversations.models import Channel, Message, Status
@@ -90,6 +92,28 @@ def typing_to_agent(session: ChatSession) -> None:
 
 # Listeners ----------------------------------------------------------------------------------
 
+_sent_by_caller: set[int] = set()
+_sent_lock = threading.Lock()
+
+
+def sent_by_caller(message_ids: Iterable[int], *, add: bool = True) -> None:
+    """Visitor lines whose frames the caller sends itself, built from the instances it holds
+    (:func:`kefu.livechat.actions.store_lines`): the listener below does not read them back.
+    ``add=False`` takes ids back (their transaction rolled back)."""
+    with _sent_lock:
+        if add:
+            _sent_by_caller.update(message_ids)
+        else:
+            _sent_by_caller.difference_update(message_ids)
+
+
+def _claimed(message_id: int) -> bool:
+    with _sent_lock:
+        if message_id in _sent_by_caller:
+            _sent_by_caller.discard(message_id)
+            return True
+    return False
+
 
 def _live_session(conversation_id: int) -> ChatSession | None:
     return (
@@ -105,6 +129,8 @@ def push_chat_message(event: MessageAdded) -> None:
         return  # internal notes never reach the visitor
     if event.channel and event.channel != Channel.CHAT:
         return  # an email or phone line of a conversation that is not a chat: no query
+    if event.direction == "in" and _claimed(event.message_id):
+        return
     session = _live_session(event.conversation_id)
     if session is None:
         return

@@ -91,12 +91,15 @@
       toast("👋 " + data.by + " → " + data.customer, "/c/" + data.conversation + "/");
       return;
     }
-    if (data.op === "chat" && data.message) {
+    // "chat.line": a visitor's line the moment it arrives (not stored yet, no id); "chat":
+    // a stored line ("relayed" when its chat.line came first).
+    if ((data.op === "chat" || data.op === "chat.line") && data.message) {
+      var announced = data.op === "chat" && data.relayed;
       if (data.conversation === here) {
         var line = document.getElementById("typing-line");
         if (line && data.message.from === "visitor") line.hidden = true;
-        if (data.message.from === "visitor") markRead(here, data.message.id);
-      } else if (data.message.from === "visitor") {
+        if (data.message.from === "visitor" && data.message.id) markRead(here, data.message.id);
+      } else if (data.message.from === "visitor" && !announced) {
         toast("💬 " + (data.message.text || "").slice(0, 120), "/c/" + data.conversation + "/");
         var unread = document.querySelector('[data-unread-for="' + data.conversation + '"]');
         if (unread) { unread.hidden = false; unread.textContent = String((parseInt(unread.textContent, 10) || 0) + 1); }

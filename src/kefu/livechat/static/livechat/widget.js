@@ -528,6 +528,12 @@
         const li = byCid.get(p.cid);
         if (li) markFailed(li);
       }
+    } else if (cid && f.code === "retry") {
+      // The server could not store it this time: send it again soon (same cid, stored once).
+      setTimeout(() => {
+        const p = pending.find((x) => x.cid === cid);
+        if (p && !p.failed) send({ op: "msg", text: p.text, cid: p.cid });
+      }, 2000);
     } else if (f.code === "no_chat" || f.code === "closed") {
       send({ op: "hello", after: lastId });  // fetch the current state
     }

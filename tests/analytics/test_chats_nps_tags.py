@@ -17,6 +17,8 @@ NPS answers in March: 10, 9, 7, 3 → 2 promoters, 1 detractor of 4: NPS 25.
 
 from __future__ import annotations
 
+import csv
+import io
 import zoneinfo
 from datetime import date, datetime
 
@@ -194,3 +196,6 @@ def test_product_tag_filter_and_breakdown(customer, team_x, agent_x, admin_user)
     assert f"tag={robot_tag}" in page.context["qs"]
     drill = c.get(f"/analytics/conversations/?period=7d&tag={robot_tag}&metric=created")
     assert {conv.subject for conv in drill.context["page"]} == {"扫地机器人", "都坏了"}
+    export = c.get("/analytics/export?period=7d&report=tag&format=csv").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(export)))
+    assert sorted((r[0], r[1]) for r in rows[1:]) == [("扫地机器人", "2"), ("智能门锁", "2")]

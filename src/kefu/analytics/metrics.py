@@ -158,8 +158,9 @@ def grouped(
     read once a row (raw, without the ORM's per-field conversion) and merged here.
 
     Merging the histograms in the database (``jsonb_each_text`` / ``json_each`` grouped by
-    bucket) was measured too, and was slower on both: 746 against 488 ms for a year's rows at
-    30,000 conversations on PostgreSQL, 300 against 150 ms on SQLite (docs/benchmarks.md)."""
+    bucket) was measured too, and was slower on both: a year's report took 746 against 488 ms
+    (wall, loaded machine) at 30,000 conversations on PostgreSQL, and 280 against 150 ms of CPU
+    by day at 20,000 on SQLite (docs/benchmarks.md)."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     sums = {f"sum_{c}": Sum(c) for c in counters}
     for values in qs.order_by().values(*keys).annotate(**sums):

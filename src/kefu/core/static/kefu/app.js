@@ -200,7 +200,7 @@
   function showReplying(who) {
     var box = document.getElementById("replying");
     if (!box) return;
-    box.textContent = (box.getAttribute("data-label") || "").replace("%(name)s", who);
+    box.textContent = who + " " + (box.getAttribute("data-label") || "…");
     box.hidden = false;
     clearTimeout(box._timer);
     box._timer = setTimeout(function () { box.hidden = true; }, 5000);

@@ -192,7 +192,7 @@ def deliver(call_id: int) -> str:
     now = timezone.now()
     with transaction.atomic():
         call = (
-            WebhookCall.objects.select_for_update(skip_locked=True)
+            WebhookCall.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("rule", "conversation__customer")
             .filter(pk=call_id)
             .first()

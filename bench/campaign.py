@@ -1,6 +1,7 @@
 """Campaign delivery benchmark: a personalised campaign to N customers, end to end.
 
     .venv/bin/python bench/campaign.py [--sizes 10000,100000] [--db sqlite|postgres]
+        [--senders 8] [--processes 1]
 
 For each size, in a fresh process with its own throwaway database (a temporary SQLite file,
 or a fresh PostgreSQL database ``kefu_campaign_<random>`` dropped at the end), it seeds N
@@ -9,10 +10,13 @@ with three language versions that uses the name and a preference, a segment of e
 campaign; then it runs the campaign the way a worker does (``campaigns.run``: write one
 delivery row per reachable customer, then claim, render, mark sending, hand to SMTP, mark
 sent), delivering to a local SMTP sink (aiosmtpd, in a process of its own) on loopback over
-Django's SMTP backend. It prints messages per second end to end (from the start of the run to
-the last row marked sent, the writing of the recipient rows included) and the peak memory of
-the sending process during the run above its size before the run (VmHWM reset through
-/proc/self/clear_refs). It never asserts anything.
+the connection of Django's SMTP backend (``--senders`` connections; ``--processes`` sending
+processes, as ``KEFU_CARE_PROCESSES`` does). It prints messages per second end to end (from
+the start of the run to the last row marked sent, the writing of the recipient rows
+included), the CPU time per message of the sending processes and of the sink (independent of
+how busy the machine is), the load average at the start and end of the run, and the peak
+memory of the main sending process during the run above its size before the run (VmHWM reset
+through /proc/self/clear_refs). It never asserts anything.
 """
 
 from __future__ import annotations

@@ -31,14 +31,17 @@ What it does:
    replies with In-Reply-To and quoted history, auto-replies, attachments of a few KB and a
    few of up to 1.2 MB, and the real messages of ``/work/shared/data/mail/`` spread through
    the stream (read from there, never copied into the repository).
-2. For each database, a child process (a clean ``django.setup()``) with ``KEFU_DEBUG=1``,
-   ``KEFU_DATABASE_URL`` (a fresh SQLite file, or a fresh PostgreSQL database
-   ``kefu_bench_<random>`` that is dropped afterwards), ``KEFU_DATA_DIR`` and
-   ``KEFU_MEDIA_ROOT`` in the temporary folder migrates, makes one mailbox (acknowledgments on,
-   as in production) and calls ``kefu.mail.ingest.ingest(raw, mailbox=..., source="pipe")``
-   once per message, in order: the very function ``kefu mail ingest`` calls, each message in
-   its own transactions. It measures messages per second (wall time of the loop, file reads
-   included, over the messages tracemalloc did not watch), CPU time per message, the resident
+2. For each database, a child process (a clean ``django.setup()``) with production settings
+   (no ``KEFU_DEBUG``, so no query log; ``--debug`` turns it on), ``KEFU_DATABASE_URL`` (a
+   fresh SQLite file, or a fresh PostgreSQL database ``kefu_bench_<random>`` that is dropped
+   afterwards), ``KEFU_DATA_DIR`` and ``KEFU_MEDIA_ROOT`` in the temporary folder migrates,
+   makes one mailbox (acknowledgments on, as in production) and, for each message in order,
+   calls ``kefu.mail.batch.accept(raw, mailbox=..., source="pipe")``, what ``kefu mail ingest``
+   does (store the raw bytes in their own transaction, queue the worker's task), and every
+   ``--batch`` (100) messages ``kefu.mail.batch.process_batch``, what the worker's job does
+   with the stored ones: end to end, stored and processed. It measures messages per second
+   (wall time of the loop, file reads included, over the messages tracemalloc did not watch),
+   CPU time per message, the resident
    size and ru_maxrss after 1k, 5k and 10k messages, and tracemalloc's peak over the 100
    messages before each of those, then checks:
 

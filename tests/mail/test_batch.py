@@ -324,3 +324,22 @@ def test_with_the_database_queue_a_batch_writes_the_delivery_tasks_as_enqueue_do
     for name in ("status", "run_after", "priority", "queue_name", "backend_name", "task_path"):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert list(ours.task_result.args) == ours.args_kwargs["args"]  # its worker can read it
+
+
+def test_a_burst_into_one_process_queues_one_processing_task_while_it_waits(mailbox, settings):
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    waking = DBTaskResult.objects.filter(task_path="kefu.mail.tasks.process_inbound")
+    batch_module._last_wake.clear()
+    for n in range(3):
+        accept(raw_email(subject=f"第 {n} 封"), mailbox=mailbox, source="smtp")
+    assert waking.count() == 1  # not started yet: it will see all three
+    waking.update(status=TaskResultStatus.RUNNING)  # the worker took it: it may have looked
+    accept(raw_email(subject="又一封"), mailbox=mailbox, source="smtp")
+    assert waking.count() == 2
+    assert InboundEmail.objects.filter(state="stored").count() == 4
+    assert process_pending() == 4  # what the tasks do

@@ -83,7 +83,20 @@ def _wake_up_pending() -> bool:
     from django_tasks.base import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    return DBTaskResult.objects.filter(pk=_last_wake[0], status=TaskResultStatus.READY).exists()
+    # Plain SQL: this runs for every message the listener takes in, and the ORM's building
+    # of the query cost several times its execution.
+    meta = DBTaskResult._meta
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s "  # noqa: S608
+            f"AND {quote(meta.get_field('status').column)} = %s",
+            [
+                meta.pk.get_db_prep_value(_last_wake[0], connection),
+                str(TaskResultStatus.READY),
+            ],
+        )
+        return cursor.fetchone() is not None
 
 
 def ingest_many(

@@ -226,7 +226,7 @@ def test_solved_complaint_closes_after_the_window(complaint, agent_x, cause, set
 def test_acknowledge_and_resolve_routes(complaint, agent_x, agent_y, cause, client_for):
     client = client_for(agent_x)
     page = client.get(f"/c/{complaint.pk}/").content.decode()
-    assert 'id="acknowledge"' in page and "not acknowledged" in page
+    assert 'id="acknowledge"' in page and 'id="complaint-box"' in page
     refused = client.post(f"/c/{complaint.pk}/status/", {"status": "solved"})
     assert refused.status_code == 400 and b"acknowledge this complaint" in refused.content
     assert client_for(agent_y).post(f"/c/{complaint.pk}/acknowledge/").status_code == 404
@@ -273,3 +273,31 @@ def test_open_complaints_page_queries_do_not_grow(
     client.get("/complaints/")
     with django_assert_max_num_queries(12):
         client.get("/complaints/")
+
+
+def test_api_acknowledge_resolve_split_and_link(complaint, agent_x, agent_y, cause):
+    from django.test import Client
+
+    from kefu.api.tokens import create_token
+    from tests.api.conftest import ApiClient
+
+    api = ApiClient(Client(), create_token(agent_x))
+    base = f"/api/conversations/{complaint.pk}"
+    body = api.post(f"{base}/acknowledge").json()
+    assert body["acknowledged_at"] is not None
+    assert api.post(f"{base}/acknowledge").status_code == 400
+    assert ApiClient(Client(), create_token(agent_y)).post(f"{base}/acknowledge").status_code == 404
+    bad = api.post(f"{base}/resolve", {"note": "", "root_cause_id": cause.pk})
+    assert bad.status_code == 422
+    bad = api.post(f"{base}/resolve", {"note": "ok", "root_cause_id": 99999})
+    assert bad.status_code == 400 and "no such root cause" in bad.content.decode()
+    done = api.post(f"{base}/resolve", {"note": "换了新水箱", "root_cause_id": cause.pk})
+    assert done.status_code == 200 and done.json()["status"] == "solved"
+
+    actions.receive_message(complaint, body_text="another thing")
+    later = complaint.messages.order_by("-id").first()
+    split = api.post(f"{base}/split", {"message_id": later.pk, "subject": "另一件事"})
+    assert split.status_code == 201 and split.json()["split_from_id"] == complaint.pk
+    new_id = split.json()["id"]
+    assert api.post(f"{base}/links", {"other_id": new_id}).status_code == 204
+    assert api.post(f"{base}/links", {"other_id": new_id}).status_code == 400

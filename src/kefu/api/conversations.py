@@ -26,15 +26,18 @@ from kefu.api.schemas import (
     ConversationOut,
     CustomerRefIn,
     InboundIn,
+    LinkIn,
     MessageOut,
     NoteIn,
     Page,
     PriorityIn,
     ReplyIn,
+    ResolveIn,
+    SplitIn,
     StatusIn,
     TagsIn,
 )
-from kefu.conversations import actions
+from kefu.conversations import actions, complaints, links, split
 from kefu.conversations.access import access_conversation, visible_conversations
 from kefu.conversations.models import Conversation, Message
 from kefu.customers.actions import resolve_customer
@@ -215,6 +218,54 @@ def set_status(request: HttpRequest, conversation_id: ConversationId, payload: S
     conversation = access_conversation(user, conversation_id)
     actions.set_status(conversation, actor=user, status=payload.status.value)
     return summary(conversation.pk)
+
+
+@router.post(
+    "/{conversation_id}/acknowledge", response=ConversationOut, summary="Acknowledge a complaint"
+)
+def acknowledge(request: HttpRequest, conversation_id: ConversationId) -> Any:
+    """A person confirms they have read the complaint (required before it can be solved)."""
+    user = agent(request)
+    conversation = access_conversation(user, conversation_id)
+    complaints.acknowledge_complaint(conversation, actor=user)
+    return summary(conversation.pk)
+
+
+@router.post("/{conversation_id}/resolve", response=ConversationOut, summary="Resolve a complaint")
+def resolve(request: HttpRequest, conversation_id: ConversationId, payload: ResolveIn) -> Any:
+    """Record a complaint's resolution note and root cause, then (``solve``) solve it."""
+    user = agent(request)
+    conversation = access_conversation(user, conversation_id)
+    complaints.resolve_complaint(
+        conversation,
+        actor=user,
+        note=payload.note,
+        root_cause=payload.root_cause_id,
+        solve=payload.solve,
+    )
+    return summary(conversation.pk)
+
+
+@router.post("/{conversation_id}/split", response={201: ConversationOut}, summary="Split")
+def split_off(
+    request: HttpRequest, conversation_id: ConversationId, payload: SplitIn
+) -> Status[Conversation]:
+    """Move a message and every later one into a new conversation of the same customer."""
+    user = agent(request)
+    conversation = access_conversation(user, conversation_id)
+    new = split.split_conversation(
+        conversation, actor=user, message_id=payload.message_id, subject=payload.subject
+    )
+    return Status(201, summary(new.pk))
+
+
+@router.post("/{conversation_id}/links", response={204: None}, summary="Link a related one")
+def link(request: HttpRequest, conversation_id: ConversationId, payload: LinkIn) -> Status[None]:
+    user = agent(request)
+    conversation = access_conversation(user, conversation_id)
+    other = access_conversation(user, payload.other_id)
+    links.link_conversations(conversation, other, actor=user)
+    return Status(204, None)
 
 
 @router.post("/{conversation_id}/priority", response=ConversationOut, summary="Set the priority")

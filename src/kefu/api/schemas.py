@@ -211,6 +211,8 @@ class ConversationOut(Schema):
     assignee: AgentRef | None
     tags: list[str]
     merged_into_id: int | None
+    split_from_id: int | None
+    acknowledged_at: datetime | None
     created_at: datetime
     updated_at: datetime
     last_message_at: datetime | None
@@ -304,6 +306,24 @@ class StatusIn(Schema):
 
 class PriorityIn(Schema):
     priority: Priority
+
+
+class ResolveIn(Schema):
+    """A complaint's resolution: a note and a root cause (``GET /api/root-causes`` is not
+    needed: the ids are in the admin, Conversations → Root causes)."""
+
+    note: str = Field(min_length=1, max_length=5000)
+    root_cause_id: int = Field(ge=1, le=MAX_ID)
+    solve: bool = True
+
+
+class SplitIn(Schema):
+    message_id: int = Field(ge=1, le=MAX_ID)
+    subject: str = Field("", max_length=255)
+
+
+class LinkIn(Schema):
+    other_id: int = Field(ge=1, le=MAX_ID)
 
 
 class TagsIn(Schema):

@@ -309,8 +309,8 @@ class PriorityIn(Schema):
 
 
 class ResolveIn(Schema):
-    """A complaint's resolution: a note and a root cause (``GET /api/root-causes`` is not
-    needed: the ids are in the admin, Conversations → Root causes)."""
+    """A complaint's resolution: a note and one of the root causes configured in the admin
+    (Conversations → Root causes)."""
 
     note: str = Field(min_length=1, max_length=5000)
     root_cause_id: int = Field(ge=1, le=MAX_ID)

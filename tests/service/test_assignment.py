@@ -67,10 +67,10 @@ def test_least_loaded_respects_presence_and_capacity(commit, team):
     waiting = open_(commit, team)
     assert waiting.assignee is None and waiting.team == team
     assert loads([busy.pk, free.pk]) == {busy.pk: 2, free.pk: 2}
-    # Pending conversations wait on the customer and do not count.
+    # Pending conversations wait on the customer and do not count: the waiting one moves.
     with commit():
         actions.set_status(first, actor=busy, status=Status.PENDING)
-    assert open_(commit, team).assignee == busy
+    assert Conversation.objects.get(pk=waiting.pk).assignee == busy
 
 
 def test_the_team_limit_overrides_the_agents_capacity(commit, team):
@@ -130,3 +130,26 @@ def test_an_agent_of_the_team_keeps_the_conversation(commit, team):
     with commit():
         actions.assign(conversation, actor=mine, assignee=mine, team=team)
     assert assign_by_strategy(conversation, team) == mine
+
+
+def test_waiting_conversations_move_when_an_agent_comes_online(commit, team):
+    sleepy = agent("sleepy", team, presence=AgentProfile.Presence.OFFLINE, capacity=2)
+    policy(team, Strategy.LEAST_LOADED)
+    waiting = [open_(commit, team) for _ in range(3)]
+    assert all(c.assignee is None for c in waiting)
+    from kefu.staff.actions import update_profile
+
+    with commit():
+        update_profile(AgentProfile.objects.get(user=sleepy), presence=ONLINE)
+    got = [Conversation.objects.get(pk=c.pk).assignee for c in waiting]
+    assert got == [sleepy, sleepy, None]  # oldest first, up to capacity
+
+
+def test_a_solved_conversation_frees_a_slot_for_the_next(commit, team):
+    only = agent("only", team, capacity=1)
+    policy(team, Strategy.LEAST_LOADED)
+    first, second = open_(commit, team), open_(commit, team)
+    assert (first.assignee, second.assignee) == (only, None)
+    with commit():
+        actions.send_reply(first, agent=only, body_text="fixed", status=Status.SOLVED)
+    assert Conversation.objects.get(pk=second.pk).assignee == only

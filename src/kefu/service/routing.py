@@ -4,7 +4,8 @@ The active routing rules are looked at in order; each one whose conditions hold 
 priority, kind, tags, assignee) and, if it says "stop here", the later ones are not looked at.
 A conversation that ends with a team but nobody assigned gets the team's strategy (see
 assignment.py), as does one a person moves to a team without naming an agent (live chats
-excepted: they have their own queue).
+excepted: they have their own queue). Conversations left waiting because nobody had room move
+when an agent of the team comes online or one of their conversations leaves their load.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from kefu.conversations.models import OPEN_STATUSES, Channel, Conversation, Status
 from kefu.core.events import (
+    AgentAvailabilityChanged,
     ConversationAssigned,
     ConversationOpened,
     StatusChanged,
@@ -23,9 +25,10 @@ from kefu.core.events import (
     listen,
 )
 from kefu.service import automation, rule_actions
-from kefu.service.assignment import assign_by_strategy
+from kefu.service.assignment import LOAD_STATUSES, assign_by_strategy
 from kefu.service.models import RoutingRule, Trigger
 from kefu.service.rules import Compiled, auto_assigning_teams, facts_for, routing_rules
+from kefu.staff.models import AgentProfile
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +116,52 @@ def on_moved(event: ConversationAssigned) -> None:
     conversation = rule_actions.fresh(event.conversation_id)
     if conversation is not None and _wants_strategy(conversation):
         _by_strategy(conversation)
+
+
+DRAIN_LIMIT = 50  # waiting conversations handed out per event
+
+
+def drain(team_ids: set[int], limit: int = DRAIN_LIMIT) -> int:
+    """Give the teams' waiting conversations (unassigned, oldest first) to whoever has room
+    now; stops at a conversation nobody can take. How many were assigned."""
+    assigned = 0
+    for team_id in sorted(team_ids & auto_assigning_teams()):
+        waiting = (
+            Conversation.objects.filter(
+                team_id=team_id, assignee__isnull=True, status__in=OPEN_STATUSES
+            )
+            .exclude(channel=Channel.CHAT)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        for pk in list(waiting):
+            conversation = rule_actions.fresh(pk)
+            if conversation is None or not _wants_strategy(conversation):
+                continue
+            if _by_strategy(conversation) is None:
+                break  # nobody has room: the rest keep waiting
+            assigned += 1
+    return assigned
+
+
+@listen(AgentAvailabilityChanged)
+def on_agent_available(event: AgentAvailabilityChanged) -> None:
+    """An agent came online or took more: the waiting conversations of their teams move."""
+    if event.presence != AgentProfile.Presence.ONLINE or not auto_assigning_teams():
+        return
+    teams = set(AgentProfile.objects.filter(user_id=event.agent_id).values_list("teams", flat=True))
+    drain({t for t in teams if t is not None})
+
+
+@listen(StatusChanged)
+def on_freed(event: StatusChanged) -> None:
+    """A conversation left an agent's load (pending, solved, closed): the next one waiting in
+    its team may go to them (or whoever the strategy picks)."""
+    if (
+        event.assignee_id is not None
+        and event.team_id is not None
+        and event.old in LOAD_STATUSES
+        and event.new not in LOAD_STATUSES
+        and event.team_id in auto_assigning_teams()
+    ):
+        drain({event.team_id}, limit=1)

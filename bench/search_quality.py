@@ -151,7 +151,7 @@ def bare_bm25_ranker(faq: FaqSet) -> Ranker:
 def build_kefu_index(faq: FaqSet) -> dict[int, int]:
     """FAQ entries as published kefu articles, indexed; returns article id → entry index."""
     from kefu.kb.models import Article, ArticleGroup, SearchEntry
-    from kefu.kb.search import entry_fields
+    from kefu.kb.search import entries, forget_counts
 
     Article.objects.all().delete()
     ArticleGroup.objects.all().delete()
@@ -172,8 +172,10 @@ def build_kefu_index(faq: FaqSet) -> dict[int, int]:
         batch_size=500,
     )
     SearchEntry.objects.bulk_create(
-        [SearchEntry(article_id=a.pk, **entry_fields(a)) for a in articles], batch_size=500
+        [SearchEntry(article_id=a.pk, **row) for a in articles for row in entries(a)],
+        batch_size=500,
     )
+    forget_counts()
     return {a.pk: i for i, a in enumerate(articles)}
 
 

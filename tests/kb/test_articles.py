@@ -5,6 +5,7 @@ the gap report and the acknowledgment email's article links."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from kefu.conversations import actions as conv
@@ -13,6 +14,8 @@ from kefu.core.events import ArticleChanged, listen
 from kefu.demo import ensure_kb_demo
 from kefu.kb import actions
 from kefu.kb.models import Article, ArticleGroup, Category, SearchEntry, SearchLog, Section
+from kefu.staff.models import AgentProfile
+from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -264,12 +267,20 @@ def test_gap_report(agent_x):
     log_search("agent only", source="agent", results=0)
     client = Client()
     client.force_login(agent_x)
+    # Readers' queries are for the knowledge base's writers and for supervisors only.
+    assert client.get("/kb/gaps/").status_code == 403
+    agent_x.user_permissions.add(Permission.objects.get(codename="change_article"))
+    agent_x = type(agent_x).objects.get(pk=agent_x.pk)  # permissions are cached per object
+    client.force_login(agent_x)
     page = client.get("/kb/gaps/").content.decode()
     no_result, no_click = page.split("kb-gap-table")[1], page.split("kb-gap-table")[2]
     assert "以旧换新" in no_result and ">3<" in no_result
     assert "退货" in no_click and "退款" not in no_click
     assert "agent only" not in page
     assert SearchLog.objects.count() == 6
+    supervisor = Client()
+    supervisor.force_login(make_agent("kb_supervisor", role=AgentProfile.Role.SUPERVISOR))
+    assert supervisor.get("/kb/gaps/").status_code == 200
 
 
 def test_acknowledgment_lists_confident_articles(demo, team_x):

@@ -240,3 +240,12 @@ def test_widget_and_acknowledgment_hooks(demo, settings):
     answers = confident_answers("你好，请问怎么退货？买的吸尘器不想要了", "zh-hans")
     assert answers and answers[0]["title"] == "如何申请退货"
     assert confident_answers("你们周末上班吗", "zh-hans") == []
+
+
+def test_robots_txt_opens_the_help_center_only():
+    response = Client().get("/robots.txt")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    lines = response.content.decode().splitlines()
+    assert "Allow: /help/" in lines and "Disallow: /" in lines
+    assert "Sitemap: http://testserver/sitemap.xml" in lines

@@ -174,6 +174,60 @@ def test_snippet_marks_traditional_and_stemmed_words():
     assert "<mark>Refunds</mark>" in kb.search("refund", language="en")[0].snippet
 
 
+def test_snippets_do_not_mark_stop_words_or_lone_characters():
+    text = "请在订单页面申请退款，退款的钱会原路退回。我的订单"
+    marked = kb.snippet(text, kb.highlight_needles([["请"], ["我"], ["的"], ["退款"], ["怎么"]]))
+    assert marked.count("<mark>退款</mark>") == 2
+    assert "<mark>请</mark>" not in marked and "<mark>的</mark>" not in marked
+    assert "<mark>我</mark>" not in marked
+    # A query of nothing but such words still marks them.
+    assert "<mark>退</mark>" in kb.snippet(text, kb.highlight_needles([["退"]]))
+    assert "<mark>how</mark>" in kb.snippet("how to pay", kb.highlight_needles([["how"]]))
+
+
+@pytest.mark.django_db
+def test_faq_phrasings_are_matched_one_by_one():
+    faq = make_article(
+        "Card arrival",
+        alternatives="When will my new card arrive?\nMy card still has not come",
+        language="en",
+    )
+    other = make_article(
+        "Card delivery fees",
+        "Delivery of a new card is free. Express delivery costs 5 euros; the card "
+        "usually arrives in a week, and the new card needs activation once it arrives.",
+        language="en",
+    )
+    entries = SearchEntry.objects.filter(article=faq).order_by("phrasing")
+    assert [e.phrasing for e in entries] == [0, 1, 2, 3]
+    assert entries[2].title_tokens == "when will my new card arrive"
+    # One hit per article, the best of its entries.
+    assert ids(kb.search("when does my new card arrive", language="en")) == [faq.pk, other.pk]
+    faq.alternatives = ""
+    faq.save()
+    kb.index_article(faq)
+    assert SearchEntry.objects.filter(article=faq).count() == 1
+
+
+@pytest.mark.django_db
+def test_large_index_ranks_within_the_candidate_budget(monkeypatch):
+    """Past the budget the planner drops terms in most entries and narrows the rest; the
+    entries BM25 puts first still come first, and vague queries still answer."""
+    monkeypatch.setattr(kb, "CANDIDATE_BUDGET", 4)
+    filler = [make_article(f"我的订单问题 {i}", "我想问一下订单的事情。") for i in range(8)]
+    rare = make_article("我的发票怎么开", "在订单页面申请发票。")
+    both = make_article("发票抬头和税号", "我的订单开发票时填写税号。")
+    hits = ids(kb.search("我的订单怎么开发票"))
+    assert set(hits[:2]) == {rare.pk, both.pk}
+    # Only common words: every one of them must occur, then titles, then the newest entries.
+    vague = ids(kb.search("我的订单", limit=3))
+    assert len(vague) == 3 and set(vague) <= {a.pk for a in filler} | {rare.pk, both.pk}
+    assert ids(kb.search("xyzzy plugh")) == []
+    # A new term is found at once, whatever counts were remembered.
+    fresh = make_article("xyzzy 设备", "说明。")
+    assert ids(kb.search("xyzzy 订单"))[0] == fresh.pk
+
+
 @pytest.mark.django_db
 def test_suggest_matches_the_last_token_as_a_prefix():
     article = make_article(

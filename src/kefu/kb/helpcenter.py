@@ -366,3 +366,19 @@ def sitemap(request: HttpRequest) -> HttpResponse:
         "home": reverse("kb:help"),
     }
     return render(request, "kb/help/sitemap.xml", context, content_type="application/xml")
+
+
+ROBOTS = """User-agent: *
+Allow: /help/
+Allow: /sitemap.xml
+Disallow: /
+Sitemap: {sitemap}
+"""
+
+
+@require_GET
+def robots(request: HttpRequest) -> HttpResponse:
+    """Search engines may read the help center (and its sitemap), nothing else: not the agent
+    workspace, the admin, the API or the customer portal."""
+    sitemap = request.build_absolute_uri(reverse("kb:sitemap"))
+    return HttpResponse(ROBOTS.format(sitemap=sitemap), content_type="text/plain; charset=utf-8")

@@ -185,11 +185,16 @@ class Feedback(models.Model):
 
 
 class SearchEntry(models.Model):
-    """What the search index holds for one article: normalized, segmented text (tokens joined
+    """What the search index holds for an article: normalized, segmented text (tokens joined
     by spaces). SQLite indexes it with FTS5 (BM25), PostgreSQL with a GIN index over its
-    tsvector; both are built in migrations by ``kb/search.py``'s owner."""
+    tsvector; both are built in migrations by ``kb/search.py``'s owner.
 
-    article = models.OneToOneField(Article, on_delete=models.CASCADE, related_name="search_entry")
+    Entry 0 is the whole article. An FAQ entry with other phrasings also has one entry per
+    phrasing (1: its question, then each other phrasing), so a query is matched against each
+    way of asking on its own as well; an article ranks by its best entry."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="search_entries")
+    phrasing = models.PositiveSmallIntegerField(default=0)
     language = models.CharField(max_length=10)
     public = models.BooleanField(default=True)  # published and not internal
     title_tokens = models.TextField(blank=True)
@@ -197,6 +202,11 @@ class SearchEntry(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "phrasing"], name="search_entry_per_phrasing"
+            )
+        ]
         verbose_name = _("search entry")
         verbose_name_plural = _("search entries")
 

@@ -66,7 +66,7 @@ def _family_languages(language: str | None) -> list[str]:
 
 
 def entry_fields(article: Article) -> dict[str, object]:
-    """What the index holds for a (published) article."""
+    """What the index holds for a (published) article as a whole (entry 0)."""
     group = article.group
     category = group.category
     title = " ".join([article.title, *article.alternative_list])
@@ -78,15 +78,40 @@ def entry_fields(article: Article) -> dict[str, object]:
     }
 
 
+def entries(article: Article) -> list[dict[str, object]]:
+    """Every entry of a (published) article: the whole article, then, when it has other
+    phrasings, each way of asking on its own (its question first). Matched one by one, a short
+    phrasing that says what the reader typed is not drowned by a hundred others: on BANKING77
+    this took hit@1 from 0.78 to 0.80 and hit@5 from 0.94 to 0.96 (docs/benchmarks.md)."""
+    whole = entry_fields(article)
+    rows = [{**whole, "phrasing": 0}]
+    alternatives = article.alternative_list
+    if alternatives:
+        for number, text in enumerate([article.title, *alternatives], start=1):
+            rows.append(
+                {
+                    "language": whole["language"],
+                    "public": whole["public"],
+                    "phrasing": number,
+                    "title_tokens": " ".join(tokens(text)),
+                    "body_tokens": "",
+                }
+            )
+    return rows
+
+
 def index_article(article: Article) -> None:
-    """(Re)build the article's search entry; remove it when the article is not published.
-    The FTS5 rows (SQLite) or the tsvector (PostgreSQL) follow the entry by themselves."""
+    """(Re)build the article's search entries; remove them when the article is not published.
+    The FTS5 rows (SQLite) or the tsvectors (PostgreSQL) follow the entries by themselves."""
     if article.status != Article.Status.PUBLISHED:
         SearchEntry.objects.filter(article_id=article.pk).delete()
         forget_counts()
         return
-    fields = entry_fields(article)
-    SearchEntry.objects.update_or_create(article_id=article.pk, defaults=fields)
+    rows = entries(article)
+    for row in rows:
+        phrasing = row.pop("phrasing")
+        SearchEntry.objects.update_or_create(article_id=article.pk, phrasing=phrasing, defaults=row)
+    SearchEntry.objects.filter(article_id=article.pk, phrasing__gte=len(rows)).delete()
     forget_counts()
 
 
@@ -419,8 +444,12 @@ def _run(
     if prefix_last:
         parts[-1] = backend.phrase(terms[-1], prefix=True)
     expression, planned, floor = _plan(backend, parts, limit)
-    rows = backend.rows(expression, floor, planned, language, public_only, limit)
-    return _hits(rows, terms)
+    # An FAQ entry has an entry per phrasing: rank entries, keep each article's best one.
+    rows = backend.rows(expression, floor, planned, language, public_only, limit * 5)
+    best: dict[int, float] = {}
+    for article_id, score in rows:
+        best.setdefault(article_id, score)
+    return _hits(list(best.items())[:limit], terms)
 
 
 def search(

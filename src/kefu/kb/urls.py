@@ -23,6 +23,7 @@ urlpatterns = [
         name="help_feedback_comment",
     ),
     path("sitemap.xml", helpcenter.sitemap, name="sitemap"),
+    path("robots.txt", helpcenter.robots, name="robots"),
     path("c/<int:pk>/kb/", views.conversation_panel, name="conversation_panel"),
     path("kb/gaps/", views.gaps, name="gaps"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -18,6 +19,7 @@ from kefu.core.http import HtmxRequest
 from kefu.kb.helpcenter import absolute_url
 from kefu.kb.helpcenter_access import agent_articles, pick, public_articles
 from kefu.kb.models import Article, SearchLog
+from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
 
 PANEL_SIZE = 5
@@ -89,10 +91,22 @@ def conversation_panel(request: HtmxRequest, pk: int) -> HttpResponse:
     return render(request, "kb/_conversation_panel.html", context)
 
 
+def sees_search_gaps(user: Any) -> bool:
+    """Who reads what readers searched for: supervisors and administrators, and the agents who
+    write the knowledge base (those allowed to change articles)."""
+    profile = agent_profile(user)
+    if profile is None:
+        return False
+    return profile.sees_all_teams or user.has_perm("kb.change_article")
+
+
 @require_GET
 @agent_required
 def gaps(request: HtmxRequest) -> HttpResponse:
-    """What readers searched for in the last 30 days and found nothing, or did not open."""
+    """What readers searched for in the last 30 days and found nothing, or did not open.
+    Readers' queries are the writers' and supervisors' business, not every agent's."""
+    if not sees_search_gaps(request.user):
+        raise PermissionDenied
     since = timezone.now() - timedelta(days=GAP_DAYS)
     logs = SearchLog.objects.filter(created_at__gte=since).exclude(source=SearchLog.Source.AGENT)
 

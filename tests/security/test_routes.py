@@ -374,8 +374,9 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     ),
     "kb:help_feedback_comment": ("POST", kb_feedback, {"comment": "ok"}, (302,) * 6),
     "kb:sitemap": ("GET", None, {}, PUBLIC),
+    "kb:robots": ("GET", None, {}, PUBLIC),
     "kb:conversation_panel": ("GET", conv, {}, TEAM_X_PAGE),
-    "kb:gaps": ("GET", None, {}, AGENT_PAGE),
+    "kb:gaps": ("GET", None, {}, (302, 403, 403, 403, 403, 200)),  # writers and supervisors
     "care:unsubscribe": ("POST", care_delivery_token, {}, PUBLIC),
     "care:survey": ("GET", care_survey_token, {}, PUBLIC),
     "care:opened": ("GET", care_opened_token, {}, PUBLIC),

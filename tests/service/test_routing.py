@@ -138,8 +138,8 @@ def test_organization_and_tag_conditions(commit, aftersales):
     conversation = open_(commit, member)
     assert conversation.team is None  # the tag is missing
     facts = facts_for(Conversation.objects.select_related("customer").get(pk=conversation.pk))
-    checks = {c.condition: c.ok for c in Compiled.of(made).explain(facts)}
-    assert checks == {"tags": False, "organization": True}
+    checks = {c.condition: (c.ok, c.detail) for c in Compiled.of(made).explain(facts)}
+    assert checks == {"tags": (False, "[] / x1"), "organization": (True, "华联超市 / 华联超市")}
     with commit():
         actions.tag(conversation, actor=None, add=["X1"])
     facts = facts_for(Conversation.objects.select_related("customer").get(pk=conversation.pk))

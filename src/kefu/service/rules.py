@@ -142,6 +142,10 @@ class Compiled:
             tags=frozenset(t.lower() for t in split_list(rule.tags)),
             organization_ids=frozenset(o.pk for o in rule.organizations.all()),
             team_ids=frozenset(t.pk for t in rule.teams.all()),
+            extra={
+                "organization": {o.pk: o.name for o in rule.organizations.all()},
+                "team": {t.pk: t.name for t in rule.teams.all()},
+            },
         )
 
     def _tests(self, facts: Facts) -> list[tuple[str, Any, Any]]:
@@ -189,8 +193,17 @@ class Compiled:
 
     def explain(self, facts: Facts) -> list[Check]:
         checks = []
+        c = facts.conversation
+        names = {
+            "organization": {c.customer.organization_id: str(c.customer.organization or "")},
+            "team": {c.team_id: str(c.team or "")},
+        }
         for name, wanted, test in self._tests(facts):
             ok, value = test()
+            if name in names:  # ids read as names
+                known = {**names[name], **self.extra[name]}
+                value = known.get(value, value) or "—"
+                wanted = {known.get(w, w) for w in wanted}
             shown = ", ".join(sorted(str(w) for w in wanted))
             checks.append(Check(name, ok, f"{value!s} / {shown}"))
         return checks

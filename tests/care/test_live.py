@@ -143,3 +143,17 @@ def test_campaign_page_opens_the_progress_socket(agent_x):
     fragment = client.get(f"/care/campaigns/{campaign.pk}/progress/").content.decode()
     assert 'id="care-sent">0<' in fragment
     assert customer.pk
+
+
+@pytest.mark.django_db
+def test_admin_offers_preview_of_occasions_and_repeating_campaigns(admin_user):
+    from kefu.care.models import Occasion
+
+    template = make_template("greet")
+    Occasion.objects.create(kind="birthday", template=template)
+    client = Client()
+    client.force_login(admin_user)
+    listing = client.get("/admin/care/occasion/").content.decode()
+    assert f"/care/templates/{template.pk}/preview/" in listing
+    form = client.get("/admin/care/campaign/add/").content.decode()
+    assert 'name="repeat_every_days"' in form

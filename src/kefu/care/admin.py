@@ -70,7 +70,16 @@ class SegmentAdmin(admin.ModelAdmin):
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "segment", "status", "scheduled_at", "progress_link"]
     list_filter = ["status", "kind"]
-    fields = ["name", "kind", "template", "segment", "purpose", "scheduled_at", "rate_per_minute"]
+    fields = [
+        "name",
+        "kind",
+        "template",
+        "segment",
+        "purpose",
+        "scheduled_at",
+        "rate_per_minute",
+        "repeat_every_days",
+    ]
 
     def save_model(self, request: Any, obj: models.Campaign, form: Any, change: bool) -> None:
         if not change:
@@ -86,7 +95,16 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(models.Occasion)
 class OccasionAdmin(admin.ModelAdmin):
-    list_display = ["kind", "template", "send_hour", "active"]
+    list_display = ["kind", "template", "send_hour", "active", "preview_link"]
+
+    @admin.display(description=_("preview"))
+    def preview_link(self, obj: models.Occasion) -> str:
+        """Preview the greeting as a real customer before activating it."""
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("care:template_preview", args=[obj.template_id]),
+            _("preview"),
+        )
 
 
 @admin.register(models.FollowUpRule)

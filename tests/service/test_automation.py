@@ -224,6 +224,7 @@ def test_test_mode_page_for_supervisors_only(commit, client, team_x, agent_x):
     client.force_login(agent_x)
     assert client.get(url).status_code == 403
     supervisor = make_agent("sup", team_x, role=AgentProfile.Role.SUPERVISOR)
+    AgentProfile.objects.filter(user=supervisor).update(language="en")
     client.force_login(supervisor)
     page = client.get(url).content.decode()
     assert "complaints" in page and "kind: <code>question / complaint</code>" in page

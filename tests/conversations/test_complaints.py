@@ -301,3 +301,14 @@ def test_api_acknowledge_resolve_split_and_link(complaint, agent_x, agent_y, cau
     new_id = split.json()["id"]
     assert api.post(f"{base}/links", {"other_id": new_id}).status_code == 204
     assert api.post(f"{base}/links", {"other_id": new_id}).status_code == 400
+
+
+def test_the_hourly_job_closes_stale_solved_conversations(customer, agent_x, settings):
+    from kefu.conversations.tasks import close_solved
+    from kefu.core import scheduler
+
+    assert "close-solved" in {job.name for job in scheduler.jobs()}
+    settings.KEFU_REOPEN_DAYS = 2
+    old = _solved(customer, agent_x, 3)
+    assert close_solved.call() == 1
+    assert fresh(old).status == Status.CLOSED

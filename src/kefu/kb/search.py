@@ -78,7 +78,7 @@ def entry_fields(article: Article) -> dict[str, object]:
     }
 
 
-def entries(article: Article) -> list[dict[str, object]]:
+def entries(article: Article) -> list[dict[str, Any]]:
     """Every entry of a (published) article: the whole article, then, when it has other
     phrasings, each way of asking on its own (its question first). Matched one by one, a short
     phrasing that says what the reader typed is not drowned by a hundred others: on BANKING77

@@ -2,13 +2,16 @@
 
 Articles are indexed as :class:`~kefu.kb.models.SearchEntry` rows of normalized, segmented
 tokens (:mod:`kefu.kb.text`): the title and the other phrasings in ``title_tokens``, the body in
-``body_tokens``. SQLite keeps an FTS5 table over them (external content, kept in step by
-triggers; ranked with BM25, the title weighing more); PostgreSQL a generated, weighted
-``tsvector`` column with a GIN index (ranked with ``ts_rank_cd``). Both are made by migration
-0002. Only published articles have an entry; ``public`` says whether readers may see it.
+``body_tokens``; an FAQ entry with other phrasings also has one entry per phrasing. SQLite
+keeps an FTS5 table over them (external content, kept in step by triggers; ranked with BM25,
+the title weighing more); PostgreSQL a generated, weighted ``tsvector`` column with a GIN index
+(ranked with ``ts_rank`` per term, weighted by the term's BM25 idf). Both are made by
+migrations. Only published articles have entries; ``public`` says whether readers may see them.
 
 A query is folded and segmented the same way, expanded with the admin's synonyms and matched
-as an OR of quoted terms, so no user input is ever read as FTS5 or tsquery syntax.
+as terms quoted for the database, so no user input is ever read as FTS5 or tsquery syntax.
+While the terms' matches fit ``CANDIDATE_BUDGET`` it is their OR; past it, :func:`_plan`
+narrows the candidates (see there) so a query costs about the same at 100,000 articles.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ MAX_TERMS = 40
 MAX_LIMIT = 50
 SNIPPET_CHARS = 160
 SNIPPET_SCAN_CHARS = 4000  # matches are looked for in the body's beginning only
-# Ranking costs a few microseconds per matching row, so a query only keeps the terms whose
-# matches fit this many rows (rarest first): very common words ("我", "怎么", "my") add little
-# to BM25 and would make every article a candidate. Small knowledge bases keep every term.
+# Ranking costs about a microsecond or more per matching row, so past this many matching
+# entries a query's candidates are narrowed (``_plan``): very common words ("我", "怎么", "my")
+# add nothing to BM25 and would make every article a candidate. Small knowledge bases are
+# ranked whole.
 CANDIDATE_BUDGET = 1000
 DF_TTL = 300.0  # seconds a term's document count (and the index size) is trusted
 TITLE_WEIGHT = 2.0  # BM25 column weight of the title (and other phrasings) against the body

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kefu.analytics import chatload
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
-from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, merge, percentile, period_start
+from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, percentile, period_start
 
 MAIN_DIMS = ("channel", "kind", "tier")
 
@@ -44,7 +44,7 @@ class Totals:
             self.counts[name] += row[name] or 0
         for name in hists:
             if row[name]:
-                merge(self.hists[name], row[name])
+                add_counts(self.hists[name], row[name])
 
     def pct(self, part: str, whole: str) -> float | None:
         total = self.counts[whole]
@@ -151,6 +151,14 @@ def before_q(day: date) -> Q:
     return Q(grain="month", day__lt=month) | Q(grain="day", day__gte=month, day__lt=day)
 
 
+def add_counts(into: dict[str, int], other: dict[str, int]) -> None:
+    """``merge`` for stored histograms, whose counts are all positive (no zero to drop): the
+    dashboard's inner loop."""
+    get = into.get
+    for b, n in other.items():
+        into[b] = get(b, 0) + n
+
+
 def grouped(
     qs: QuerySet[Any], keys: tuple[str, ...], counters: tuple[str, ...], hists: tuple[str, ...]
 ) -> list[dict[str, Any]]:
@@ -180,10 +188,8 @@ def grouped(
             key[day_key] = date.fromisoformat(key[day_key])  # SQLite gives dates as text
         row = out[tuple(key)]
         for name, hist in zip(hists, values[len(keys) :], strict=True):
-            if isinstance(hist, dict):
-                merge(row[name], hist)
-            elif hist and hist != "{}":
-                merge(row[name], json.loads(hist))
+            if hist and hist != "{}":
+                add_counts(row[name], hist if isinstance(hist, dict) else json.loads(hist))
     return list(out.values())
 
 

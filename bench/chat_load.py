@@ -577,7 +577,7 @@ async def agent_reader(ws: Any, sockets: Sockets) -> None:
             if op not in ("chat", "chat.line"):
                 continue
             message = frame.get("message") or {}
-            cid = message.get("cid")
+            cid = str(message.get("cid") or "")
             sent = stats.sent.get(cid) if cid else None
             if sent is None:
                 stats.foreign += 1
@@ -711,6 +711,7 @@ class Phase:
     other_cpu: float  # CPU seconds of everything else on the machine (py-spy included)
     rss_end: dict[str, int]
     stored: int | None = None  # messages of this window found in the database afterwards
+    stored_cids: set[str] = field(default_factory=set)
     closed_during: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -725,7 +726,7 @@ async def measure(
     rate: float,
     args: argparse.Namespace,
     profile: Callable[[float], list[subprocess.Popen[bytes]]] | None = None,
-    stored: Callable[[str], int] | None = None,
+    stored: Callable[[str], set[str]] | None = None,
 ) -> Phase:
     """One window at ``rate`` msg/s over the open sockets, then the drain, then settling."""
     stats = Stats()
@@ -795,18 +796,20 @@ async def measure(
         closed_during=Counter(sockets.closed) - closed_before,
     )
     if stored is not None:
-        phase.stored = await asyncio.to_thread(stored, prefix)
+        phase.stored_cids = await asyncio.to_thread(stored, prefix)
+        phase.stored = len(phase.stored_cids)
     return phase
 
 
-def stored_messages(prefix: str) -> int:
-    """Messages of one window that kefu stored (their external id ends with the cid)."""
+def stored_messages(prefix: str) -> set[str]:
+    """The cids of one window that kefu stored (their message's external id ends with it)."""
     from django.db import connections
 
     from kefu.conversations.models import Message
 
     try:
-        return Message.objects.filter(external_id__contains=f":{prefix}").count()
+        ids = Message.objects.filter(external_id__contains=f":{prefix}")
+        return {e.rsplit(":", 1)[1] for e in ids.values_list("external_id", flat=True)}
     finally:
         connections.close_all()
 
@@ -1046,7 +1049,7 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
         worst = values[-1] if values else float("nan")
         reached = set(s.latency)
         stored = "–" if phase.stored is None else str(phase.stored)
-        lost_stored = "–" if phase.stored is None else str(phase.stored - len(reached))
+        lost_stored = "–" if phase.stored is None else str(len(phase.stored_cids - reached))
         lost_acked = sum(1 for cid in s.ack if cid not in reached)
         print(
             f"| {phase.name} | {len(s.sent)} | {len(s.ack)} | {stored} | {s.delivered()} "

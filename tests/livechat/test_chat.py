@@ -462,7 +462,10 @@ def test_visitor_ends_and_rates_over_the_socket(widget, agent_x):
         await visitor.send_to(json.dumps({"op": "hello", "after": 0}))
         await visitor.send_to(json.dumps({"op": "end"}))
         await visitor.send_to(json.dumps({"op": "rate", "score": 5, "comment": "很好"}))
-        frames = await drain(visitor)
+        frames = []  # until the rating is confirmed, however long that takes
+        while not any(f["op"] == "state" and f.get("rated") for f in frames):
+            frames.append(await visitor.receive_json_from(timeout=30))
+        frames += await drain(visitor)
         await visitor.disconnect()
         return frames
 

@@ -253,9 +253,17 @@ class VisitorConsumer(DispatchWithoutDatabase, AsyncWebsocketConsumer):
         frame = event["frame"]
         conversation_id = frame.get("conversation")
         if frame.get("op") == "state" and conversation_id:
-            # The chat was routed, transferred or ended: its agent and state are re-read
-            # (lines are relayed to that agent, and refused once it ended).
-            self.session = await self._session(conversation_id) or self.session
+            # The chat was routed, transferred or ended: lines are relayed to its agent, and
+            # refused once it ended. A new or (re)assigned chat is re-read for its agent.
+            session = self.session
+            if (
+                session is None
+                or session.conversation_id != conversation_id
+                or frame.get("state") == ChatSession.State.ACTIVE
+            ):
+                self.session = await self._session(conversation_id) or self.session
+            elif isinstance(frame.get("state"), str):
+                session.state = frame["state"]
             await self._join(realtime.conversation_group(conversation_id))
         await self._send(frame)
 

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from kefu.care.consent import email_of
@@ -75,17 +76,22 @@ def on_customer_wrote(event: MessageAdded) -> None:
     """The customer wrote in: "is the repair holding up?" would be out of place now."""
     if event.direction != "in":
         return
-    customer_id = (
-        Conversation.objects.filter(pk=event.conversation_id)
-        .values_list("customer_id", flat=True)
-        .first()
+    # One read in the common case (nothing pending for this customer): the write, which takes
+    # the database's write lock, only when there is something to cancel.
+    pending = list(
+        Delivery.objects.filter(
+            customer_id=Subquery(
+                Conversation.objects.filter(pk=event.conversation_id).values("customer_id")[:1]
+            ),
+            kind=Delivery.Kind.FOLLOW_UP,
+            state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
+        ).values_list("pk", flat=True)
     )
-    if customer_id is None:
+    if not pending:
         return
     # Claimed rows too: a sender that claimed one a moment ago finds it cancelled when it
     # tries to mark it "sending", and leaves it.
     Delivery.objects.filter(
-        customer_id=customer_id,
-        kind=Delivery.Kind.FOLLOW_UP,
+        pk__in=pending,
         state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
     ).update(state=Delivery.State.CANCELLED, error="the customer wrote in", lease_until=None)

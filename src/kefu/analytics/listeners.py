@@ -19,7 +19,10 @@ from kefu.core.events import (
 TILES_EVERY = 2  # seconds: at most one "tiles changed" frame per team group in this window
 
 
-REFRESH_AFTER = 10  # seconds: a conversation's events within this window make one refresh
+# seconds: a conversation's events within this window make one refresh. A minute: a busy chat
+# sends a line every few seconds, and a task row per conversation every 10 s was a quarter of
+# the chat writer's time at 200 lines/s (docs/benchmarks.md); dashboards are minutes-grained.
+REFRESH_AFTER = 60
 
 
 def schedule_refresh(conversation_id: int) -> None:

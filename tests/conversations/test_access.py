@@ -412,3 +412,20 @@ def test_conversation_page_query_count_with_nameless_customer(team_x, agent_x, c
         actions.receive_message(conversation, body_text=f"more {i}")
     many = count_queries(client, url)
     assert many == few
+
+
+def test_portal_reply_to_a_closed_conversation_opens_a_follow_up(world, client_for):
+    conv = world.portal_conv
+    Conversation.objects.filter(pk=conv.pk).update(status="closed")
+    before = Conversation.objects.count()
+    client = client_for(world.portal_user)
+    response = client.post(f"/portal/c/{conv.pk}/reply/", {"body": "It broke again"})
+    assert response.status_code == 302
+    follow_up = Conversation.objects.exclude(pk=conv.pk).get(
+        customer=conv.customer, messages__body_text="It broke again"
+    )
+    assert Conversation.objects.count() == before + 1
+    assert response["Location"] == f"/portal/c/{follow_up.pk}/"
+    assert follow_up.messages.get().metadata["follow_up_of"] == conv.pk
+    assert follow_up.team_id == conv.team_id and follow_up.channel == "web"
+    assert not conv.messages.filter(body_text="It broke again").exists()

@@ -35,10 +35,24 @@ def conversation(request: HtmxRequest, pk: int) -> HttpResponse:
 @customer_required
 def reply(request: HtmxRequest, pk: int) -> HttpResponse:
     item = access_conversation(request.user, pk)
+    body = request.POST.get("body", "")
     try:
-        actions.receive_message(
-            item, body_text=request.POST.get("body", ""), channel="web", actor=request.user
-        )
+        if item.takes_customer_replies:
+            actions.receive_message(item, body_text=body, channel="web", actor=request.user)
+        else:
+            # Closed, or solved over KEFU_REOPEN_DAYS ago: as by email, the reply opens a
+            # follow-up that names the conversation it follows.
+            item = actions.open_conversation(
+                customer=item.customer,
+                channel="web",
+                subject=item.subject,
+                body_text=body,
+                actor=request.user,
+                team=item.team,
+                kind=item.kind,
+                language=item.language,
+                metadata={"follow_up_of": item.pk},
+            )
     except ActionError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
-    return redirect("portal_conversation", pk=pk)
+    return redirect("portal_conversation", pk=item.pk)

@@ -87,10 +87,11 @@ def _wake_up_pending() -> bool:
     # of the query cost several times its execution.
     meta = DBTaskResult._meta
     quote = connection.ops.quote_name
+    pk_column, status_column = str(meta.pk.column), str(meta.get_field("status").column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s "  # noqa: S608
-            f"AND {quote(meta.get_field('status').column)} = %s",
+            f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(pk_column)} = %s "  # noqa: S608
+            f"AND {quote(status_column)} = %s",
             [
                 meta.pk.get_db_prep_value(_last_wake[0], connection),
                 str(TaskResultStatus.READY),

@@ -229,6 +229,38 @@ def test_large_index_ranks_within_the_candidate_budget(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_postgres_estimates_common_words_from_its_statistics(monkeypatch):
+    """On PostgreSQL the planner takes a common word's count from ANALYZE's most common
+    lexemes instead of reading its posting list; rare words, phrases and combinations are
+    still counted, and the results are those of exact counts."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL statistics")
+    monkeypatch.setattr(kb, "CANDIDATE_BUDGET", 4)
+    monkeypatch.setattr(kb, "_lexemes", None)
+    filler = [make_article(f"我的订单问题 {i}", "我想问一下订单的事情。") for i in range(30)]
+    rare = make_article("我的发票怎么开", "在订单页面申请发票。")
+    kb.reindex()  # ends with ANALYZE
+    kb.forget_counts()
+    monkeypatch.setattr(kb, "_lexemes", None)
+    shares, _ordered = kb._common_lexemes()
+    assert shares, "ANALYZE recorded the most common lexemes"
+    common = kb._common_estimate(kb._POSTGRES.phrase(["订单"], prefix=False))
+    assert common is not None and common >= 30
+    assert kb._common_estimate(kb._POSTGRES.phrase(["xyzzy"], prefix=False)) is None
+    assert kb._common_estimate(kb._POSTGRES.phrase(["我", "的"], prefix=False)) is None
+    assert kb._common_estimate("(订单) & (发票)") is None
+    assert kb._common_estimate(kb._POSTGRES.phrase(["订"], prefix=True)) is not None
+    estimated = ids(kb.search("我的订单怎么开发票"))
+    monkeypatch.setattr(kb, "_common_estimate", lambda expression: None)
+    kb.forget_counts()
+    assert ids(kb.search("我的订单怎么开发票")) == estimated
+    assert estimated[0] == rare.pk
+    assert len(ids(kb.search("我的订单", limit=3))) == 3 and filler
+
+
+@pytest.mark.django_db
 def test_suggest_matches_the_last_token_as_a_prefix():
     article = make_article(
         "Password reset", "Reset your password from the login page.", language="en"

@@ -16,6 +16,7 @@ narrows the candidates (see there) so a query costs about the same at 100,000 ar
 
 from __future__ import annotations
 
+import bisect
 import html
 import math
 import re
@@ -140,6 +141,9 @@ def reindex(articles: Iterable[Article] | None = None) -> int:
     if everything and connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO kb_search_fts(kb_search_fts) VALUES ('optimize')")
+    elif everything and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE kb_searchentry")  # the common words the planner estimates
     return count
 
 
@@ -259,6 +263,18 @@ class _Sqlite(_Backend):
 
 
 class _Postgres(_Backend):
+    def count(self, expression: str, cap: int) -> int:
+        """Counting a common word's matches reads its whole posting list (tens of ms at 100,000
+        entries); the planner only needs to know that it is common. PostgreSQL's statistics
+        keep the most common lexemes of the tsvector column with their frequencies (ANALYZE,
+        run by autovacuum and by ``reindex``): a single word or prefix found there is
+        estimated from them, anything else (rare words, phrases, combinations) is counted,
+        which is cheap exactly because it is not common."""
+        estimate = _common_estimate(expression)
+        if estimate is not None:
+            return min(estimate, cap)
+        return super().count(expression, cap)
+
     def phrase(self, term: list[str], prefix: bool) -> str:
         # Tokens are runs of letters and digits only, so they never carry tsquery syntax.
         words = list(term)
@@ -347,6 +363,57 @@ def _cached(key: str, compute: Any) -> int:
 def forget_counts() -> None:
     """The index changed in this process: take every count afresh."""
     _counts.clear()
+
+
+_PG_WORD = re.compile(r"\((\w+)(:\*)?\)")
+_lexemes: tuple[float, str, dict[str, float], list[str]] | None = None
+
+
+def _common_lexemes() -> tuple[dict[str, float], list[str]]:
+    """PostgreSQL's most common lexemes of the search column, with the share of entries that
+    hold each (empty before the first ANALYZE), and them sorted (for prefixes); per process,
+    for ``DF_TTL`` seconds."""
+    global _lexemes
+    name = str(connection.settings_dict["NAME"])
+    now = time.monotonic()
+    if _lexemes is None or _lexemes[1] != name or now - _lexemes[0] >= DF_TTL:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
+                " WHERE tablename = 'kb_searchentry' AND attname = 'search_vector'"
+                " AND schemaname = ANY(current_schemas(false))"
+            )
+            row = cursor.fetchone()
+        shares: dict[str, float] = {}
+        if row and row[0] and row[1]:
+            shares = dict(zip(row[0], row[1][: len(row[0])], strict=True))
+        _lexemes = (now, name, shares, sorted(shares))
+    return _lexemes[2], _lexemes[3]
+
+
+def _common_estimate(expression: str) -> int | None:
+    """How many entries hold the single word (or prefix) ``expression``, when PostgreSQL's
+    statistics know it as common; None when it must be counted."""
+    match = _PG_WORD.fullmatch(expression)
+    if not match:
+        return None
+    shares, ordered = _common_lexemes()
+    if not shares:
+        return None
+    word, prefix = match.group(1), bool(match.group(2))
+    if not prefix:
+        share = shares.get(word)
+    else:
+        start = bisect.bisect_left(ordered, word)
+        share = 0.0
+        for lexeme in ordered[start:]:
+            if not lexeme.startswith(word):
+                break
+            share += shares[lexeme]
+        share = min(share, 1.0)
+        if share * _total() <= CANDIDATE_BUDGET:
+            share = None  # a rare prefix: its true count is cheap and may be larger
+    return None if share is None else max(1, round(share * _total()))
 
 
 def _total() -> int:

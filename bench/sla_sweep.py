@@ -79,7 +79,7 @@ def seed(total: int, due: int, customers: int) -> float:
             INSERT INTO conversations_conversation
                 (id, customer_id, channel, subject, status, priority, kind, language,
                  created_at, updated_at, last_message_at, last_inbound_at,
-                 first_response_due, resolution_due)
+                 first_response_due, resolution_due, resolution_note)
             SELECT g, %(first)s + (g %% %(customers)s), 'email', '订单 ' || g,
                    CASE WHEN g > %(due)s AND g %% 10 = 0 THEN 'pending'
                         WHEN g %% 3 = 0 THEN 'new' ELSE 'open' END,
@@ -89,7 +89,7 @@ def seed(total: int, due: int, customers: int) -> float:
                         WHEN g <= %(due)s THEN %(now)s + interval '30 minutes'
                         ELSE %(now)s + (g %% 43200) * interval '1 minute' + interval '1 hour'
                    END,
-                   %(now)s + interval '30 days'
+                   %(now)s + interval '30 days', ''
             FROM generate_series(1, %(total)s) AS g
             """,
             {

@@ -12,6 +12,8 @@ from kefu.core.events import (
     ConversationsMerged,
     CustomerChanged,
     Event,
+    SlaBreached,
+    SlaWarning,
     StatusChanged,
     listen,
 )
@@ -50,6 +52,12 @@ def pending_key(conversation_id: int) -> str:
 
 @listen(ConversationEvent)
 def conversation_changed(event: ConversationEvent) -> None:
+    if isinstance(event, SlaWarning):
+        return  # a near-breach changes no figure
+    if isinstance(event, SlaBreached) and event.target != "first_response":
+        # Only an unanswered first response changes the fact on its own (sla_first_met); a
+        # resolution is judged when the conversation is solved, which is an event of its own.
+        return
     schedule_refresh(event.conversation_id)
     if isinstance(event, ConversationsMerged):
         schedule_refresh(event.source_id)

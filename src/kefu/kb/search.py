@@ -22,6 +22,7 @@ import math
 import re
 import time
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -158,32 +159,32 @@ def query_terms(query: str) -> list[list[str]]:
     return terms[:MAX_TERMS]
 
 
-class _Backend:
+class _Backend(ABC):
     """How one database spells the pieces of a query, counts matches and ranks them."""
 
-    def phrase(self, term: list[str], prefix: bool) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def phrase(self, term: list[str], prefix: bool) -> str: ...
 
-    def any_of(self, parts: list[str]) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def any_of(self, parts: list[str]) -> str: ...
 
-    def all_of(self, parts: list[str]) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def all_of(self, parts: list[str]) -> str: ...
 
     def titles(self, expression: str) -> str | None:
         """The expression matched in titles (and other phrasings) only, if the database can."""
         return None
 
-    def count_sql(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def count_sql(self) -> str: ...
 
     def count(self, expression: str, cap: int) -> int:
         with connection.cursor() as cursor:
             cursor.execute(self.count_sql(), [expression, cap])
             return int(cursor.fetchone()[0])
 
-    def floor_sql(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def floor_sql(self) -> str: ...
 
     def floor(self, expression: str) -> int:
         """The entry id below which the match has more than ``CANDIDATE_BUDGET`` newer entries
@@ -193,6 +194,7 @@ class _Backend:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
+    @abstractmethod
     def rows(
         self,
         expression: str,
@@ -201,8 +203,7 @@ class _Backend:
         language: str | None,
         public_only: bool,
         limit: int,
-    ) -> list[tuple[int, float]]:
-        raise NotImplementedError
+    ) -> list[tuple[int, float]]: ...
 
 
 class _Sqlite(_Backend):

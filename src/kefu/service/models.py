@@ -139,6 +139,17 @@ class CodesValidator:
         return hash(tuple(self.allowed))
 
 
+def codes_field(verbose_name: Any, choices: Any, help_text: Any) -> models.CharField:
+    """A condition that lists codes of ``choices`` (comma-separated; empty matches any)."""
+    return models.CharField(
+        verbose_name,
+        max_length=100,
+        blank=True,
+        validators=[CodesValidator(choices)],
+        help_text=help_text,
+    )
+
+
 def split_codes(value: str) -> list[str]:
     return [code.strip() for code in (value or "").replace("，", ",").split(",") if code.strip()]
 
@@ -150,33 +161,19 @@ class SlaPolicy(models.Model):
     name = models.CharField(_("name"), max_length=100)
     active = models.BooleanField(_("active"), default=True)
     position = models.PositiveIntegerField(_("position"), default=100)
-    tiers = models.CharField(
+    tiers = codes_field(
         _("customer tiers"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Tier.choices)],
-        help_text=_("Comma-separated codes, e.g. vip,key_account. Empty: any."),
+        Tier.choices,
+        _("Comma-separated codes, e.g. vip,key_account. Empty: any."),
     )
-    priorities = models.CharField(
-        _("priorities"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Priority.choices)],
-        help_text=_("Comma-separated codes, e.g. high,urgent. Empty: any."),
+    priorities = codes_field(
+        _("priorities"), Priority.choices, _("Comma-separated codes, e.g. high,urgent. Empty: any.")
     )
-    kinds = models.CharField(
-        _("kinds"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Kind.choices)],
-        help_text=_("Comma-separated codes, e.g. complaint. Empty: any."),
+    kinds = codes_field(
+        _("kinds"), Kind.choices, _("Comma-separated codes, e.g. complaint. Empty: any.")
     )
-    channels = models.CharField(
-        _("channels"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Channel.choices)],
-        help_text=_("Comma-separated codes, e.g. email,chat. Empty: any."),
+    channels = codes_field(
+        _("channels"), Channel.choices, _("Comma-separated codes, e.g. email,chat. Empty: any.")
     )
     teams = models.ManyToManyField(
         "staff.Team", verbose_name=_("teams"), blank=True, related_name="+"
@@ -395,12 +392,8 @@ class RuleBase(models.Model):
         help_text=_("When this rule matches, later rules are not looked at."),
     )
     # Conditions
-    channels = models.CharField(
-        _("channels"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Channel.choices)],
-        help_text=_("Comma-separated codes, e.g. email,chat. Empty: any."),
+    channels = codes_field(
+        _("channels"), Channel.choices, _("Comma-separated codes, e.g. email,chat. Empty: any.")
     )
     mailboxes = models.CharField(
         _("support addresses"),
@@ -416,40 +409,22 @@ class RuleBase(models.Model):
             "line-separated; traditional and simplified Chinese alike, any case). Empty: any."
         ),
     )
-    languages = models.CharField(
-        _("languages"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(LANGUAGE_CHOICES)],
-        help_text=_("Comma-separated codes, e.g. zh-hant,en. Empty: any."),
+    languages = codes_field(
+        _("languages"), LANGUAGE_CHOICES, _("Comma-separated codes, e.g. zh-hant,en. Empty: any.")
     )
-    tiers = models.CharField(
+    tiers = codes_field(
         _("customer tiers"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Tier.choices)],
-        help_text=_("Comma-separated codes, e.g. vip,key_account. Empty: any."),
+        Tier.choices,
+        _("Comma-separated codes, e.g. vip,key_account. Empty: any."),
     )
-    kinds = models.CharField(
-        _("kinds"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Kind.choices)],
-        help_text=_("Comma-separated codes, e.g. complaint. Empty: any."),
+    kinds = codes_field(
+        _("kinds"), Kind.choices, _("Comma-separated codes, e.g. complaint. Empty: any.")
     )
-    priorities = models.CharField(
-        _("priorities"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Priority.choices)],
-        help_text=_("Comma-separated codes, e.g. high,urgent. Empty: any."),
+    priorities = codes_field(
+        _("priorities"), Priority.choices, _("Comma-separated codes, e.g. high,urgent. Empty: any.")
     )
-    statuses = models.CharField(
-        _("statuses"),
-        max_length=100,
-        blank=True,
-        validators=[CodesValidator(Status.choices)],
-        help_text=_("Comma-separated codes, e.g. open,pending. Empty: any."),
+    statuses = codes_field(
+        _("statuses"), Status.choices, _("Comma-separated codes, e.g. open,pending. Empty: any.")
     )
     tags = models.CharField(
         _("tags (products)"),

@@ -1,7 +1,7 @@
 """Knowledge-base search speed: index build time and query latency at 100,000 articles.
 
     .venv/bin/python bench/search_speed.py [--articles 100000] [--db sqlite|postgres]
-                                           [--queries 500]
+                                           [--queries 500] [--reuse NAME] [--log FILE]
 
 Articles are generated from the FAQ sets' own sentences (../shared/data/faq/, read in place):
 four in five are Chinese (a BQ sentence as the title, five more as the body), one in five
@@ -14,6 +14,12 @@ the FTS5 triggers on SQLite or the generated tsvector and GIN index on PostgreSQ
 ``optimize`` / ``ANALYZE``), the real ``index_article`` rate on a sample, and p50/p95/max of
 ``search()`` and ``suggest()`` wall time (results, snippets included) for held-out questions.
 Nothing is asserted.
+
+``--reuse NAME`` keeps the seeded database for the next run instead of a throwaway one: a
+PostgreSQL database of that name (created when missing) or an SQLite file of that path; it is
+seeded only when it holds no articles (then the seeding and build times are not measured again,
+and the one-by-one re-indexing is skipped). ``--log FILE`` writes every timed query (operation,
+wall ms, CPU ms, query) as tab-separated lines, to find the queries that make the tail.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -198,6 +205,28 @@ def agreement(queries: list[str]) -> tuple[float, float, float]:
     return same_top / len(queries), statistics.median(ratios), percentile(ratios, 10)
 
 
+def reused_database(kind: str, pg_server: str, name: str) -> Any:
+    """A database kept between runs (never dropped): seeded by the first run only."""
+    from bench_workspace import Database
+
+    if kind == "sqlite":
+        path = Path(name).resolve()
+        return Database(kind, f"sqlite:///{path}", str(path), lambda: None)
+    import psycopg
+
+    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not found:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def close() -> None:
+        from django.db import connections
+
+        connections.close_all()
+
+    return Database(kind, f"{pg_server}/{name}", name, close)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=100_000)
@@ -205,12 +234,17 @@ def main() -> None:
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--sample", type=int, default=500, help="articles re-indexed one by one")
+    parser.add_argument("--reuse", help="keep and reuse this database (PostgreSQL name / path)")
+    parser.add_argument("--log", help="write each timed query here (tab-separated)")
     args = parser.parse_args()
 
     from bench_workspace import make_database
 
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-search-"))
-    db = make_database(args.db, args.pg_server, data_dir)
+    if args.reuse:
+        db = reused_database(args.db, args.pg_server, args.reuse)
+    else:
+        db = make_database(args.db, args.pg_server, data_dir)
     os.environ.update(
         KEFU_DATABASE_URL=db.url,
         KEFU_DATA_DIR=str(data_dir),
@@ -242,21 +276,35 @@ def main() -> None:
             file=sys.stderr,
         )
         rng = random.Random(7)
-        seeded, built = seed(args.articles, rng)
-        print(f"seeded in {seeded:.1f} s, index built in {built:.1f} s", file=sys.stderr)
-        rate = index_rate(args.sample)
+        from kefu.kb.models import Article
+
+        existing = Article.objects.count() if args.reuse else 0
+        if existing:
+            args.articles = existing
+            seeded = built = rate = float("nan")
+        else:
+            seeded, built = seed(args.articles, rng)
+            print(f"seeded in {seeded:.1f} s, index built in {built:.1f} s", file=sys.stderr)
+            rate = index_rate(args.sample)
         queries = sentences()[2]
-        rng.shuffle(queries)
+        random.Random(11).shuffle(queries)  # the same queries whether seeded now or reused
         queries = queries[: args.queries]
+        halves = [q[: max(2, len(q) // 2)] for q in queries]
         clock = CpuClock()
         timed(search, queries[:20], clock, language="zh-hans")  # warm-up: jieba, caches
         load = os.getloadavg()
         rows = {
             "search (reader, lang)": timed(search, queries, clock, language="zh-hans"),
             "search (agent, no lang)": timed(search, queries, clock, public_only=False),
-            "suggest (prefix)": timed(suggest, [q[: max(2, len(q) // 2)] for q in queries], clock),
+            "suggest (prefix)": timed(suggest, halves, clock),
         }
         load_after = os.getloadavg()
+        if args.log:
+            with open(args.log, "w", encoding="utf-8") as log:
+                for name, (wall, cpu) in rows.items():
+                    asked = halves if "suggest" in name else queries
+                    for q, w, c in zip(asked, wall, cpu, strict=True):
+                        log.write(f"{name}\t{w:.2f}\t{c:.2f}\t{q}\n")
         same_top, ratio, ratio_p10 = agreement(queries[:200])
         print(f"\n### {version}, {args.articles:,} articles, {len(queries)} queries\n")
         print(f"- seeding articles (bulk): {seeded:.1f} s")

@@ -104,6 +104,8 @@ PUBLIC = (200, 200, 200, 200, 200, 200)
 CUSTOMER_PAGE = (302, 200, 200, 403, 403, 403)
 OWN_CUSTOMER_PAGE = (302, 200, 404, 403, 403, 403)
 OWN_CUSTOMER_ACTION = (302, 302, 404, 403, 403, 403)
+KB_WRITER_PAGE = (302, 403, 403, 403, 403, 200)
+KB_WRITER_ACTION = (302, 403, 403, 403, 403, 302)
 
 
 def conv(w: World) -> dict[str, int]:
@@ -377,6 +379,31 @@ ROUTES: dict[str, tuple[str, Any, dict[str, Any], tuple[int, ...]]] = {
     "kb:robots": ("GET", None, {}, PUBLIC),
     "kb:conversation_panel": ("GET", conv, {}, TEAM_X_PAGE),
     "kb:gaps": ("GET", None, {}, (302, 403, 403, 403, 403, 200)),  # writers and supervisors
+    # The agents' knowledge base: every agent reads published articles; writing is for agents
+    # with kb.change_article and for supervisors and admins (deleting: kb.delete_article).
+    "kb:articles": ("GET", None, {}, AGENT_PAGE),
+    "kb:article": ("GET", lambda w: {"pk": kb_article(w)["pk"]}, {}, AGENT_PAGE),
+    "kb:article_new": ("GET", None, {}, KB_WRITER_PAGE),
+    "kb:import": ("GET", None, {}, KB_WRITER_PAGE),
+    "kb:export": ("GET", None, {}, KB_WRITER_PAGE),
+    "kb:article_edit": ("GET", lambda w: {"pk": kb_article(w)["pk"]}, {}, KB_WRITER_PAGE),
+    "kb:article_translate": (
+        "GET",
+        lambda w: {"pk": kb_article(w)["pk"], "language": "en"},
+        {},
+        KB_WRITER_PAGE,
+    ),
+    "kb:article_delete": ("POST", lambda w: {"pk": kb_article(w)["pk"]}, {}, KB_WRITER_ACTION),
+    "kb:version": ("GET", lambda w: {"pk": kb_article(w)["pk"], "number": 1}, {}, KB_WRITER_PAGE),
+    "kb:restore": (
+        "POST",
+        lambda w: {"pk": kb_article(w)["pk"], "number": 1},
+        {},
+        KB_WRITER_ACTION,
+    ),
+    "kb:article_attach": ("POST", lambda w: {"pk": kb_article(w)["pk"]}, {}, KB_WRITER_ACTION),
+    "kb:article_file": ("GET", kb_attachment, {}, AGENT_PAGE),
+    "kb:attachment_delete": ("POST", kb_attachment, {}, KB_WRITER_ACTION),
     "care:unsubscribe": ("POST", care_delivery_token, {}, PUBLIC),
     "care:survey": ("GET", care_survey_token, {}, PUBLIC),
     "care:opened": ("GET", care_opened_token, {}, PUBLIC),

@@ -38,14 +38,14 @@ def writer(team_x):
 
 @pytest.fixture
 def writer_client(writer):
-    client = Client()
+    client = Client(headers={"accept-language": "en"})
     client.force_login(writer)
     return client
 
 
 @pytest.fixture
 def reader_client(agent_x):
-    client = Client()
+    client = Client(headers={"accept-language": "en"})
     client.force_login(agent_x)
     return client
 
@@ -184,7 +184,7 @@ def test_deleting_needs_the_delete_permission(writer, writer_client, articles):
     pk = articles["draft"].pk
     assert writer_client.post(f"/kb/{pk}/delete/").status_code == 403
     writer.user_permissions.add(Permission.objects.get(codename="delete_article"))
-    client = Client()
+    client = Client(headers={"accept-language": "en"})
     client.force_login(type(writer).objects.get(pk=writer.pk))
     assert client.post(f"/kb/{pk}/delete/").status_code == 302
     assert not Article.objects.filter(pk=pk).exists()
@@ -455,3 +455,14 @@ def test_import_then_export(writer_client):
     exported = writer_client.get("/kb/export/?language=en")
     text = b"".join(exported.streaming_content if exported.streaming else [exported.content])
     assert "How to get a refund" in text.decode() and "怎么退款" not in text.decode()
+
+
+def test_the_workspace_speaks_chinese(writer, articles):
+    client = Client()  # no Accept-Language: the default, zh-hans
+    client.force_login(writer)
+    html = page(client.get("/kb/"))
+    assert "新建文章" in html and "搜索标题、正文和问法" in html and 'href="/kb/"' in html
+    editor = page(client.get(f"/kb/{articles['draft'].pk}/edit/"))
+    assert "保存并发布" in editor and "添加译文" in editor
+    client.post("/me/language/", {"language": "zh-hant"})
+    assert "新增文章" in page(client.get("/kb/"))

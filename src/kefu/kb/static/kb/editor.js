@@ -154,7 +154,10 @@
       var kind = form.querySelector("select[name=kind]");
       var faqOnly = form.querySelectorAll(".kbe-faq-only");
       var toggle = function () {
-        faqOnly.forEach(function (el) { el.hidden = kind.value !== "faq"; });
+        faqOnly.forEach(function (el) {
+          var area = el.querySelector("textarea");
+          el.hidden = kind.value !== "faq" && !(area && area.value.trim());
+        });
       };
       if (kind) { kind.addEventListener("change", toggle); toggle(); }
     }

@@ -3,11 +3,11 @@ customer writing in cancels the follow-ups not sent yet."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kefu.care.consent import email_of
@@ -77,21 +77,38 @@ def on_customer_wrote(event: MessageAdded) -> None:
     if event.direction != "in":
         return
     # One read in the common case (nothing pending for this customer): the write, which takes
-    # the database's write lock, only when there is something to cancel.
-    pending = list(
-        Delivery.objects.filter(
-            customer_id=Subquery(
-                Conversation.objects.filter(pk=event.conversation_id).values("customer_id")[:1]
-            ),
-            kind=Delivery.Kind.FOLLOW_UP,
-            state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
-        ).values_list("pk", flat=True)
-    )
+    # the database's write lock, only when there is something to cancel. The read runs for
+    # every inbound message, so it is plain SQL: the ORM's building of this query cost about
+    # 0.8 ms, its execution 0.01.
+    pending_states = [Delivery.State.PENDING, Delivery.State.CLAIMED]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _pending_follow_ups_sql(),
+            [event.conversation_id, str(Delivery.Kind.FOLLOW_UP), *map(str, pending_states)],
+        )
+        pending = [row[0] for row in cursor.fetchall()]
     if not pending:
         return
     # Claimed rows too: a sender that claimed one a moment ago finds it cancelled when it
     # tries to mark it "sending", and leaves it.
-    Delivery.objects.filter(
-        pk__in=pending,
-        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
-    ).update(state=Delivery.State.CANCELLED, error="the customer wrote in", lease_until=None)
+    Delivery.objects.filter(pk__in=pending, state__in=pending_states).update(
+        state=Delivery.State.CANCELLED, error="the customer wrote in", lease_until=None
+    )
+
+
+@functools.cache
+def _pending_follow_ups_sql() -> str:
+    """The ids of the pending or claimed follow-ups of a conversation's customer; parameters:
+    the conversation's id, the follow-up kind, the two states. Only the models' own table
+    and column names go into the text, quoted."""
+    quote = connection.ops.quote_name
+    delivery, conversation = Delivery._meta, Conversation._meta
+    d_table, c_table = quote(delivery.db_table), quote(conversation.db_table)
+    return (
+        f"SELECT {d_table}.{quote(delivery.pk.column)} FROM {d_table} "  # noqa: S608
+        f"WHERE {d_table}.{quote(delivery.get_field('customer').column)} = ("
+        f"SELECT {c_table}.{quote(conversation.get_field('customer').column)} FROM {c_table} "
+        f"WHERE {c_table}.{quote(conversation.pk.column)} = %s) "
+        f"AND {d_table}.{quote(delivery.get_field('kind').column)} = %s "
+        f"AND {d_table}.{quote(delivery.get_field('state').column)} IN (%s, %s)"
+    )

@@ -234,12 +234,79 @@ def dashboard(world: dict[str, Any], query: str, runs: int) -> tuple[float, floa
     return statistics.median(times), statistics.median(cpu), queries
 
 
+def events_bench(n: int) -> None:
+    """CPU per event of the analytics listener alone (every other listener unplugged): a mail
+    batch (one transaction: n new conversations, each opened + its message) and live chat
+    (a transaction per line, on 20 conversations in turn). The queue is the database one
+    (deferred tasks), the cache the configured one; the cost is the time with the listener
+    less the time without it."""
+    from django.core.cache import cache
+    from django.db import connection, transaction
+
+    from kefu.core import events
+    from kefu.core.events import ConversationOpened, MessageAdded, emit
+
+    def mine(table: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+        return {
+            k: [
+                f
+                for f in fns
+                if f.__module__ == "kefu.analytics.listeners"
+                and f.__name__ == "conversation_changed"
+            ]
+            for k, fns in table.items()
+        }
+
+    collectors = getattr(events, "_collectors", {})
+    plugged = (mine(events._listeners), mine(collectors))
+    unplugged: tuple[dict[Any, list[Any]], dict[Any, list[Any]]] = ({}, {})
+    base = random.randrange(10**9, 2 * 10**9)  # conversation ids no other run's marks name
+
+    def mail(start: int) -> None:
+        with transaction.atomic():
+            for pk in range(start, start + n):
+                emit(ConversationOpened(None, pk, 1, None, customer_id=1, channel="email"))
+                emit(MessageAdded(None, pk, 1, None, message_id=pk, direction="in"))
+
+    def chat(start: int) -> None:
+        for i in range(n):
+            with transaction.atomic():
+                emit(MessageAdded(None, start + i % 20, 1, None, message_id=i, direction="in"))
+
+    def run(fn: Any, tables: Any, start: int) -> float:
+        events._listeners.clear()
+        events._listeners.update(tables[0])
+        if hasattr(events, "_collectors"):
+            events._collectors.clear()
+            events._collectors.update(tables[1])
+        c = time.process_time()
+        fn(start)
+        return time.process_time() - c
+
+    print(f"analytics listener, {connection.vendor}, cache {type(cache).__name__}, load {load()}")
+    for label, fn, per in (("mail batch", mail, 2 * n), ("live chat", chat, n)):
+        with_l, without = [], []
+        for r in range(5):
+            start = base + r * 4 * n
+            without.append(run(fn, unplugged, start))
+            with_l.append(run(fn, plugged, start + 2 * n))
+            base += 10 * n
+        w, wo = statistics.median(with_l) / per, statistics.median(without) / per
+        print(
+            f"| {label} | {per:,} events | CPU µs/event with {w * 1e6:.0f} without "
+            f"{wo * 1e6:.0f} | listener {(w - wo) * 1e6:.0f} µs |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--sizes", default="20000,200000")
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--events", type=int, default=0, help="only the analytics listener's cost, N events"
+    )
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-analytics-"))
@@ -266,6 +333,9 @@ def main() -> None:
         from kefu.analytics.models import AgentDailyRollup, DailyRollup
 
         call_command("migrate", verbosity=0)
+        if args.events:
+            events_bench(args.events)
+            return
         print(
             f"kefu bench analytics: {connection.vendor}, Python {platform.python_version()}, "
             f"{os.cpu_count()} CPUs, load average {load()}"

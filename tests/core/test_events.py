@@ -23,7 +23,8 @@ def test_nothing_is_dispatched_before_commit(customer, events, django_capture_on
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         conversation = make_conversation(customer, body="Hello")
         assert events.received == []  # written, not yet committed
-    assert len(callbacks) == 2
+    # one callback per event (listeners may add their own, e.g. analytics' one per transaction)
+    assert len([c for c in callbacks if c.__qualname__.startswith("emit.")]) == 2
     assert events.names() == ["ConversationOpened", "MessageAdded"]
     assert events.received[0].conversation_id == conversation.pk
 

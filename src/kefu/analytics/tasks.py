@@ -9,6 +9,7 @@ from kefu.core.scheduler import every
 
 @task()
 def refresh_conversation(conversation_id: int) -> None:
+    """Kept for refreshes queued before ``refresh_conversations``."""
     from django.core.cache import cache
 
     from kefu.analytics.listeners import pending_key
@@ -16,6 +17,20 @@ def refresh_conversation(conversation_id: int) -> None:
 
     cache.delete(pending_key(conversation_id))  # events from now on schedule a new refresh
     refresh(conversation_id)
+
+
+@task()
+def refresh_conversations(conversation_ids: list[int]) -> None:
+    """One transaction's conversations (or a burst of one's events), refreshed together."""
+    from django.core.cache import cache
+
+    from kefu.analytics.listeners import pending_key
+    from kefu.analytics.rollups import refresh
+
+    # events from now on schedule a new refresh
+    cache.delete_many([pending_key(pk) for pk in conversation_ids])
+    for pk in conversation_ids:
+        refresh(pk)
 
 
 @task()

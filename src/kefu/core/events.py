@@ -171,6 +171,7 @@ E = TypeVar("E", bound=Event)
 Listener = Callable[[Any], None]
 
 _listeners: dict[type[Event], list[Listener]] = defaultdict(list)
+_collectors: dict[type[Event], list[Listener]] = defaultdict(list)
 
 
 def listen(*event_types: type[E]) -> Callable[[Callable[[E], None]], Callable[[E], None]]:
@@ -180,6 +181,21 @@ def listen(*event_types: type[E]) -> Callable[[Callable[[E], None]], Callable[[E
         for event_type in event_types:
             if fn not in _listeners[event_type]:
                 _listeners[event_type].append(fn)
+        return fn
+
+    return register
+
+
+def collect(*event_types: type[E]) -> Callable[[Callable[[E], None]], Callable[[E], None]]:
+    """Register the decorated function to see each event of these types as it is emitted,
+    inside the writing transaction (so also events that then roll back). For listeners that
+    gather a transaction's events and act once on its commit (``transaction.on_commit``);
+    a collector only records, it never writes."""
+
+    def register(fn: Callable[[E], None]) -> Callable[[E], None]:
+        for event_type in event_types:
+            if fn not in _collectors[event_type]:
+                _collectors[event_type].append(fn)
         return fn
 
     return register
@@ -239,4 +255,10 @@ def _dispatch_in_chain(chain: tuple[str, ...], event: Event) -> None:
 def emit(event: Event) -> None:
     """Send ``event`` to its listeners once the current transaction commits (at once if none)."""
     chain = _cause.get().chain
+    for klass in type(event).__mro__:
+        for fn in _collectors.get(klass, ()):
+            try:
+                fn(event)
+            except Exception:
+                logger.exception("collector %s failed on %r", fn, event)
     transaction.on_commit(lambda: _dispatch_in_chain(chain, event), robust=True)

@@ -68,7 +68,7 @@ def _batch() -> _Batch:
             batch.hooks = conn.run_on_commit  # a savepoint rolled back; the flush survived
             return batch
     batch = _Batch(conn.run_on_commit)
-    conn._kefu_analytics_batch = batch  # type: ignore[attr-defined]
+    conn._kefu_analytics_batch = batch
     if conn.in_atomic_block:
         conn.on_commit(batch.flush, robust=True)
     return batch

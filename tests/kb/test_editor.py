@@ -466,3 +466,11 @@ def test_the_workspace_speaks_chinese(writer, articles):
     assert "保存并发布" in editor and "添加译文" in editor
     client.post("/me/language/", {"language": "zh-hant"})
     assert "新增文章" in page(client.get("/kb/"))
+
+
+def test_the_list_shows_the_version_in_the_agents_language(writer, writer_client, articles):
+    actions.add_translation(
+        articles["published"], actor=writer, language="en", title="How to return an item"
+    )
+    html = page(writer_client.get("/kb/"))  # English interface
+    assert "How to return an item" in html and "如何申请退货</a>" not in html

@@ -33,7 +33,7 @@ from kefu.kb.editor_forms import (
     ContentForm,
     place_value,
 )
-from kefu.kb.helpcenter_access import LANGUAGE_ORDER, agent_articles
+from kefu.kb.helpcenter_access import LANGUAGE_ORDER, agent_articles, fallbacks
 from kefu.kb.models import Article, ArticleGroup, Category
 from kefu.staff.access import agent_profile
 from kefu.staff.decorators import agent_required
@@ -163,7 +163,7 @@ def _rows(group_ids: list[int], articles: QuerySet[Article], user: Any, language
         .prefetch_related(Prefetch("articles", queryset=readable), "articles__tags")
     }
     matching = set(articles.filter(group_id__in=group_ids).values_list("pk", flat=True))
-    order = {code: i for i, code in enumerate((language, *LANGUAGE_ORDER))}
+    order = {code: i for i, code in enumerate(fallbacks(language))}
     rows = []
     for pk in group_ids:
         group = groups.get(pk)

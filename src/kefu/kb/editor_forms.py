@@ -25,9 +25,10 @@ def place_choices() -> list[tuple[str, Any]]:
     sections: dict[int, list[Section]] = {}
     for section in Section.objects.all():
         sections.setdefault(section.category_id, []).append(section)
+    whole, internal = _("whole category"), _("agents only")
     for category in Category.objects.all():
-        label = f"{category.name} ({_('agents only')})" if category.internal else category.name
-        options = [(f"c{category.pk}", f"{category.name} · {_('whole category')}")]
+        label = f"{category.name} ({internal})" if category.internal else category.name
+        options = [(f"c{category.pk}", f"{category.name} · {whole}")]
         options += [
             (f"s{s.pk}", f"{category.name} › {s.name}") for s in sections.get(category.pk, [])
         ]

@@ -474,3 +474,16 @@ def test_the_list_shows_the_version_in_the_agents_language(writer, writer_client
     )
     html = page(writer_client.get("/kb/"))  # English interface
     assert "How to return an item" in html and "如何申请退货</a>" not in html
+
+
+def test_import_errors_in_the_agents_language(writer):
+    client = Client()
+    client.force_login(writer)
+    content = "问题,答案,语言\n,没有问题,\n坏语言,答案,klingon\n"
+    response = client.post(
+        "/kb/import/",
+        {"file": SimpleUploadedFile("faq.csv", content.encode()), "language": "zh-hans"},
+    )
+    html = page(response)
+    assert "问题为空" in html and "未知语言 &#x27;klingon&#x27;" in html
+    assert not Article.objects.exists()

@@ -14,6 +14,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kefu.core.errors import ActionError
@@ -196,6 +197,50 @@ def article_file(request: HtmxRequest, pk: int, attachment_id: int) -> HttpRespo
 
 # Import and export ---------------------------------------------------------------------------
 
+# The importer's row errors, in the reader's language (the importer itself speaks English, to
+# the command line); a message not listed here is shown as it is.
+IMPORT_MESSAGES = [
+    (r"the file is larger than (?P<n>\d+) MB", gettext_lazy("the file is larger than %(n)s MB")),
+    (r"use a \.csv or \.xlsx file", gettext_lazy("use a .csv or .xlsx file")),
+    (r"the file is empty", gettext_lazy("the file is empty")),
+    (r"missing column\(s\): (?P<columns>.+)", gettext_lazy("missing column(s): %(columns)s")),
+    (r"at most (?P<n>\d+) rows per file", gettext_lazy("at most %(n)s rows per file")),
+    (
+        r"the CSV is neither UTF-8 nor GB18030 text",
+        gettext_lazy("the CSV is neither UTF-8 nor GB18030 text"),
+    ),
+    (
+        r"not a readable XLSX file \((?P<why>.*)\)",
+        gettext_lazy("not a readable XLSX file (%(why)s)"),
+    ),
+    (r"the question is empty", gettext_lazy("the question is empty")),
+    (
+        r"the question is longer than 255 characters",
+        gettext_lazy("the question is longer than 255 characters"),
+    ),
+    (r"the answer is empty", gettext_lazy("the answer is empty")),
+    (r"the answer is too long", gettext_lazy("the answer is too long")),
+    (r"unknown language (?P<value>.*)", gettext_lazy("unknown language %(value)s")),
+    (
+        r"the category name is longer than 120 characters",
+        gettext_lazy("the category name is longer than 120 characters"),
+    ),
+    (r"the same question as row (?P<row>\d+)", gettext_lazy("the same question as row %(row)s")),
+    (
+        r"key (?P<key>.+) has two (?P<language>\S+) rows \(also row (?P<row>\d+)\)",
+        gettext_lazy("key %(key)s has two %(language)s rows (also row %(row)s)"),
+    ),
+    (r"no rows to import", gettext_lazy("no rows to import")),
+]
+
+
+def import_message(message: str) -> str:
+    for pattern, text in IMPORT_MESSAGES:
+        found = re.fullmatch(pattern, message)
+        if found:
+            return str(text) % found.groupdict()
+    return message
+
 
 @require_http_methods(["GET", "POST"])
 @agent_required
@@ -218,7 +263,7 @@ def kb_import(request: HtmxRequest) -> HttpResponse:
                 default_language=form.cleaned_data["language"],
             )
         except ImportRefused as exc:
-            errors = exc.errors
+            errors = [(e.row, import_message(e.message)) for e in exc.errors]
         else:
             messages.success(
                 request,

@@ -150,6 +150,13 @@
       form.addEventListener("input", markDirty);
       form.addEventListener("change", markDirty);
       form.addEventListener("submit", function () { submitting = true; });
+      // Ctrl+S / ⌘S saves (the first button of the publishing card: Save, or Save as draft).
+      document.addEventListener("keydown", function (e) {
+        if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "s") {
+          var save = document.querySelector("button[form=article-form]");
+          if (save) { e.preventDefault(); save.click(); }
+        }
+      });
       // FAQ entries have other phrasings; plain articles do not.
       var kind = form.querySelector("select[name=kind]");
       var faqOnly = form.querySelectorAll(".kbe-faq-only");

@@ -98,11 +98,33 @@ def percentile(sorted_values: list[float], p: float) -> float:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def own_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:  # it has exited
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes a server started (kefu's chat writer process), recursively."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in task.read_text().split():
+                found += [int(child), *descendants(int(child))]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a server and the processes it started, in seconds."""
+    return own_cpu_seconds(pid) + sum(own_cpu_seconds(c) for c in descendants(pid))
+
+
+def children_cpu_seconds(pid: int) -> float:
+    return sum(own_cpu_seconds(c) for c in descendants(pid))
 
 
 def machine_busy_seconds() -> float:
@@ -706,13 +728,14 @@ class Phase:
     window: float  # seconds the send loop actually took
     drain: float  # seconds waited after it for the latency figures
     settle: float  # seconds waited after that for late messages
-    server_cpu: dict[str, float]  # per server, CPU seconds during window + drain
+    server_cpu: dict[str, float]  # per server (and its writer process), CPU s in window + drain
     client_cpu: float
     other_cpu: float  # CPU seconds of everything else on the machine (py-spy included)
     rss_end: dict[str, int]
     stored: int | None = None  # messages of this window found in the database afterwards
     stored_cids: set[str] = field(default_factory=set)
     closed_during: Counter[str] = field(default_factory=Counter)
+    children_cpu: dict[str, float] = field(default_factory=dict)  # of it, the writer process
 
     @property
     def name(self) -> str:
@@ -737,6 +760,7 @@ async def measure(
     total = int(rate * args.duration)
     prefix = f"{mode}-{rate:g}-"
     cpu_before = {n: cpu_seconds(p) for n, p in pids.items()}
+    children_before = {n: children_cpu_seconds(p) for n, p in pids.items()}
     client_before = sum(os.times()[:2])
     machine_before = machine_busy_seconds()
     spies = profile(args.duration) if profile else []
@@ -764,6 +788,7 @@ async def measure(
     drain = time.perf_counter() - end
     stats.cutoff = time.perf_counter()
     server_cpu = {n: cpu_seconds(p) - cpu_before[n] for n, p in pids.items()}
+    children_cpu = {n: children_cpu_seconds(p) - children_before[n] for n, p in pids.items()}
     client_cpu = sum(os.times()[:2]) - client_before
     machine_cpu = machine_busy_seconds() - machine_before
     rss_end = {n: rss_kib(p) for n, p in pids.items()}
@@ -793,6 +818,7 @@ async def measure(
         client_cpu=client_cpu,
         other_cpu=machine_cpu - client_cpu - sum(server_cpu.values()),
         rss_end=rss_end,
+        children_cpu=children_cpu,
         closed_during=Counter(sockets.closed) - closed_before,
     )
     if stored is not None:
@@ -893,7 +919,9 @@ class Bench:
             for server in servers:
                 target = out / f"{label}-{server.name}.txt"
                 self.profiles.append(str(target))
-                options = f"--duration {int(duration)} --rate 200 --nonblocking --threads"
+                options = (
+                    f"--duration {int(duration)} --rate 200 --nonblocking --threads --subprocesses"
+                )
                 argv = [spy, "record", "--pid", str(server.pid), *options.split()]
                 started.append(
                     self.processes.start(
@@ -1069,7 +1097,13 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
     for phase in phases:
         busy = phase.window + phase.drain
         cpu = ", ".join(
-            f"{n} {v:.1f} ({100 * v / busy:.0f} %)" for n, v in phase.server_cpu.items()
+            f"{n} {v:.1f} ({100 * v / busy:.0f} %"
+            + (
+                f"; writer process {w:.1f} s)"
+                if (w := phase.children_cpu.get(n, 0.0)) >= 0.05
+                else ")"
+            )
+            for n, v in phase.server_cpu.items()
         )
         rss_table = phase.sockets.rss
         rss = ", ".join(

@@ -10,10 +10,14 @@ hearing its team.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
 from channels.layers import InMemoryChannelLayer as _ChannelsInMemoryLayer
 
 SWEEP_EVERY = 1.0  # seconds
@@ -33,6 +37,17 @@ class InMemoryChannelLayer(_ChannelsInMemoryLayer):
         self._last_sweep = now
         super()._clean_expired()
 
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """As channels' own, without a task and a wait per member: a send here only puts the
+        message on an in-process queue, so each member gets it at once, in turn (a chat line
+        to its agent's one or two sockets cost three tasks)."""
+        assert isinstance(message, dict), "Message is not a dict"
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        for channel in list(self.groups.get(group, ())):
+            with contextlib.suppress(ChannelFull):  # as channels: a full channel misses it
+                await self.send(channel, message)
+
 
 class DispatchWithoutDatabase:
     """Consumer mixin: handle each message without first queueing on the database thread.
@@ -50,3 +65,37 @@ class DispatchWithoutDatabase:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+class ForwardingLayer(BaseChannelLayer):
+    """The channel layer of a process without sockets whose parent has them (the chat writer
+    process, :mod:`kefu.livechat.writer_process`): every send is handed to ``forward`` as
+    ``("publish", group, message)`` or ``("send", channel, message)``, and the parent sends
+    it on its own layer. Nothing is ever received here."""
+
+    extensions = ["groups"]
+
+    def __init__(self, forward: Callable[[tuple[str, str, dict[str, Any]]], None]) -> None:
+        super().__init__()
+        self.forward = forward
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.forward(("send", channel, message))
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.forward(("publish", group, message))
+
+    async def group_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError("a forwarding layer has no channels of its own")
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        return None
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        raise NotImplementedError("a forwarding layer has no channels of its own")
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        raise NotImplementedError("a forwarding layer has no channels of its own")
+
+    async def flush(self) -> None:
+        return None

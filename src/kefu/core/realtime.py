@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -65,7 +66,20 @@ def _listeners_anywhere(layer: Any, groups: list[str]) -> list[str]:
     return groups
 
 
+_forward: Callable[[list[str], dict[str, Any]], None] | None = None
+
+
+def forward_publishes(forward: Callable[[list[str], dict[str, Any]], None] | None) -> None:
+    """Hand every publish of this process to ``forward`` instead of the channel layer: a
+    process without sockets whose parent has them (the chat writer process)."""
+    global _forward
+    _forward = forward
+
+
 def publish(groups: list[str], message: dict[str, Any]) -> None:
+    if _forward is not None:
+        _forward(list(dict.fromkeys(groups)), message)
+        return
     layer = get_channel_layer()
     if layer is None:
         return

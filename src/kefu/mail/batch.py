@@ -16,6 +16,7 @@ goes the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -80,24 +81,28 @@ def _wake_up_pending() -> bool:
 
     if not _last_wake or not _queue_in_database():
         return False
+    sql, ready, pk_field = _wake_up_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk_field.get_db_prep_value(_last_wake[0], connection), ready])
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _wake_up_sql() -> tuple[str, str, Any]:
+    """The wake-up check's statement (plain SQL: this runs for every message the listener
+    takes in, and the ORM's building of the query cost several times its execution), the
+    ready status, and the task table's primary key field."""
     from django_tasks.base import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    # Plain SQL: this runs for every message the listener takes in, and the ORM's building
-    # of the query cost several times its execution.
     meta = DBTaskResult._meta
     quote = connection.ops.quote_name
     pk_column, status_column = str(meta.pk.column), str(meta.get_field("status").column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(pk_column)} = %s "  # noqa: S608
-            f"AND {quote(status_column)} = %s",
-            [
-                meta.pk.get_db_prep_value(_last_wake[0], connection),
-                str(TaskResultStatus.READY),
-            ],
-        )
-        return cursor.fetchone() is not None
+    sql = (
+        f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(pk_column)} = %s "  # noqa: S608
+        f"AND {quote(status_column)} = %s"
+    )
+    return sql, str(TaskResultStatus.READY), meta.pk
 
 
 def ingest_many(

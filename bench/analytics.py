@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_workspace import make_database  # noqa: E402
+from bench_workspace import Database, make_database  # noqa: E402
 
 CHANNELS = ("email", "chat", "web", "phone", "email", "chat")
 KINDS = ("question", "question", "question", "request", "incident", "complaint")
@@ -94,6 +94,33 @@ def setup_world(max_size: int) -> dict[str, Any]:
         "customers": ids,
         "manager": manager,
         "tags": tags,
+    }
+
+
+def existing_world() -> dict[str, Any] | None:
+    """The world of a reused database (None when it has not been seeded yet)."""
+    from django.contrib.auth.models import User
+
+    from kefu.core.models import Tag
+    from kefu.customers.models import Customer
+    from kefu.staff.models import AgentProfile, Team
+
+    manager = User.objects.filter(username="manager").first()
+    if manager is None:
+        return None
+    teams = list(Team.objects.order_by("pk").values_list("pk", flat=True))
+    agents: dict[int, list[int]] = {t: [] for t in teams}
+    for team, user in AgentProfile.teams.through.objects.order_by("agentprofile_id").values_list(
+        "team_id", "agentprofile__user_id"
+    ):
+        agents[team].append(user)
+    tags = dict(Tag.objects.values_list("name", "pk"))
+    return {
+        "teams": teams,
+        "agents": agents,
+        "customers": list(Customer.objects.order_by("pk").values_list("pk", flat=True)),
+        "manager": manager,
+        "tags": {p: tags[p.lower()] for p in PRODUCTS},
     }
 
 
@@ -203,6 +230,19 @@ def grow(world: dict[str, Any], start: int, end: int, now: Any) -> float:
     return time.perf_counter() - t
 
 
+def reused_database(kind: str, name: str, pg_server: str) -> Database:
+    """A database kept between runs: created if absent, never dropped."""
+    if kind == "sqlite":
+        path = Path(name).resolve()
+        return Database(kind, f"sqlite:///{path}", str(path), lambda: None)
+    import psycopg
+
+    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return Database(kind, f"{pg_server}/{name}", name, lambda: None)
+
+
 def timed(fn: Any) -> tuple[float, float]:
     """Wall and CPU seconds of ``fn`` (this process's CPU: on a shared machine the wall time
     mostly measures the other processes)."""
@@ -211,16 +251,24 @@ def timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def dashboard(world: dict[str, Any], query: str, runs: int) -> tuple[float, float, int]:
+def dashboard(
+    world: dict[str, Any], query: str, runs: int
+) -> tuple[float, float, int, float, float]:
     """Median wall time, median CPU time of this process (on SQLite that includes the
-    queries; on PostgreSQL the server's work is not in it) and the query count."""
+    queries; on PostgreSQL the server's work is not in it) and the query count; then the
+    wall and CPU time of the first request, with an empty cache (the closed months' sums
+    are computed and cached by it)."""
+    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
     client.force_login(world["manager"])
+    cache.clear()
+    t, c = time.perf_counter(), time.process_time()
     client.get("/analytics/?" + query)  # warm-up
+    cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
     times, cpu = [], []
     queries = 0
     for _ in range(runs):
@@ -231,7 +279,7 @@ def dashboard(world: dict[str, Any], query: str, runs: int) -> tuple[float, floa
             cpu.append(time.process_time() - c)
         assert response.status_code == 200, response.status_code
         queries = len(captured.captured_queries)
-    return statistics.median(times), statistics.median(cpu), queries
+    return statistics.median(times), statistics.median(cpu), queries, cold, cold_cpu
 
 
 def events_bench(n: int) -> None:
@@ -305,12 +353,26 @@ def main() -> None:
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
+        "--reuse",
+        default="",
+        help="keep the data in this PostgreSQL database (or SQLite file) and reuse it: "
+        "seeded only up to the sizes it lacks, never dropped",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated steps to leave out: rebuild, values, terms, dashboard",
+    )
+    parser.add_argument(
         "--events", type=int, default=0, help="only the analytics listener's cost, N events"
     )
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-analytics-"))
-    db = make_database(args.db, args.pg_server, data_dir)
+    if args.reuse:
+        db = reused_database(args.db, args.reuse, args.pg_server)
+    else:
+        db = make_database(args.db, args.pg_server, data_dir)
     os.environ.update(
         KEFU_DATABASE_URL=db.url,
         KEFU_DATA_DIR=str(data_dir),
@@ -340,8 +402,18 @@ def main() -> None:
             f"kefu bench analytics: {connection.vendor}, Python {platform.python_version()}, "
             f"{os.cpu_count()} CPUs, load average {load()}"
         )
-        now = timezone.now()
-        world = setup_world(max(sizes))
+        skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+        from kefu.conversations.models import Conversation
+
+        world = existing_world()
+        done = Conversation.objects.count() if world else 0
+        if world is None:
+            world = setup_world(max(sizes))
+        elif len(world["customers"]) < max(sizes) // 5:
+            raise SystemExit(f"{args.reuse} was seeded for fewer conversations; use another")
+        last = Conversation.objects.order_by("-created_at").values_list("created_at").first()
+        # a reused database keeps the "now" it was seeded at, so its periods stay the same
+        now = last[0] if last and args.reuse else timezone.now()
         team = world["teams"][0]
         product = world["tags"][PRODUCTS[0]]
         queries = {
@@ -358,15 +430,17 @@ def main() -> None:
             "12 months by day, no filter": "period=365d&grain=day",
             "12 months by week, product + kind": f"period=365d&tag={product}&kind=complaint",
         }
-        done = 0
         for size in sizes:
-            seed = grow(world, done, size, now)
-            done = size
+            seed = grow(world, done, size, now) if size > done else 0.0
+            done = max(done, size)
             print(f"\n{size:,} conversations, {size * 5:,} messages; load average {load()}")
-            rebuild_s, rebuild_cpu = timed(rollups.rebuild)
-            values_s, values_cpu = timed(value.refresh_values)
-            terms_s, terms_cpu = timed(
-                lambda: terms.refresh_week(terms.monday(timezone.localdate()))
+            nothing = (0.0, 0.0)
+            rebuild_s, rebuild_cpu = timed(rollups.rebuild) if "rebuild" not in skip else nothing
+            values_s, values_cpu = timed(value.refresh_values) if "values" not in skip else nothing
+            terms_s, terms_cpu = (
+                timed(lambda: terms.refresh_week(terms.monday(timezone.localdate())))
+                if "terms" not in skip
+                else nothing
             )
             by_grain = dict(
                 DailyRollup.objects.values_list("grain").annotate(n=Count("pk")).order_by()
@@ -383,15 +457,18 @@ def main() -> None:
                 f" | {terms_s:.1f} ({terms_cpu:.1f}) |",
                 flush=True,
             )
+            if "dashboard" in skip:
+                continue
             print(
                 "\n| manager dashboard | wall ms, median | CPU ms (this process) | queries "
-                "| load average |"
+                "| first request, empty cache: wall ms (CPU ms) | load average |"
             )
-            print("|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|")
             for label, query in queries.items():
-                wall, cpu, n = dashboard(world, query, args.runs)
+                wall, cpu, n, cold, cold_cpu = dashboard(world, query, args.runs)
                 print(
-                    f"| {label} | {wall * 1000:.0f} | {cpu * 1000:.0f} | {n} | {load()} |",
+                    f"| {label} | {wall * 1000:.0f} | {cpu * 1000:.0f} | {n} "
+                    f"| {cold * 1000:.0f} ({cold_cpu * 1000:.0f}) | {load()} |",
                     flush=True,
                 )
         print(f"load average after: {load()}")

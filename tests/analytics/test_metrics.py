@@ -198,3 +198,18 @@ def test_pieces_cover_a_period_once_with_the_fewest_rows():
             days.add(d)
             d += timedelta(days=1)
     assert min(days) == date(2026, 1, 20) and max(days) == date(2026, 4, 10)
+
+
+def test_closed_months_come_from_the_cache_until_they_change(fixture, admin_user, commit):
+    from kefu.analytics.models import DailyRollup
+
+    _a, b, _c = fixture
+    assert report(month(admin_user)).figures["resolved"] == 2  # March 2026 is closed: cached
+    DailyRollup.objects.filter(grain="month", tag_id=0).update(resolved=99)  # behind its back
+    assert report(month(admin_user)).figures["resolved"] == 2  # from the cache
+    with commit():
+        actions.set_status(b, actor=None, status="open")  # a late event on a March case
+    assert report(month(admin_user)).figures["resolved"] == 98  # read again: 99 less B
+    with commit():
+        rebuild()
+    assert report(month(admin_user)).figures["resolved"] == 1  # a rebuild renews them all

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from kefu.analytics import chatload
+from kefu.analytics import chatload, closed
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
 from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, percentile, period_start
@@ -193,6 +193,32 @@ def grouped(
     return list(out.values())
 
 
+def summed(
+    model: Any,
+    where: Q,
+    parts: list[Piece],
+    keys: tuple[str, ...],
+    counters: tuple[str, ...],
+    hists: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """``grouped`` over the rows of ``model`` matching ``where`` in ``parts``: the parts
+    before this month from the cache (``closed``), the others from the database. Rows of
+    both come out apart (a key may appear twice); callers add them up."""
+    closed_parts, open_parts = closed.split(parts)
+    out: list[dict[str, Any]] = []
+    if closed_parts:
+        sql, params = model.objects.filter(where).query.sql_with_params()
+        signature = f"{model.__name__}|{sql}|{params!r}|{keys}|{counters}|{hists}"
+        out += closed.cached(
+            signature,
+            closed_parts,
+            lambda ps: grouped(model.objects.filter(where, period_q(ps)), keys, counters, hists),
+        )
+    if open_parts:
+        out += grouped(model.objects.filter(where, period_q(open_parts)), keys, counters, hists)
+    return out
+
+
 def shape_of(needed: set[str]) -> tuple[str, ...]:
     """The rollup shape holding the dimensions ``needed``: the total, one dimension with the
     others summed, or the full rows."""
@@ -286,19 +312,19 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
         for d in ("team_id", *MAIN_DIMS, "tag_id", "agent_id")
     }
     coarse = pieces(f.start, f.end, "month")
-    aligned = period_q(pieces(f.start, f.end, f.grain))
-    series: QuerySet[Any]
+    aligned = pieces(f.start, f.end, f.grain)
+    series: list[dict[str, Any]]
     before: QuerySet[Any]
-    agents = AgentDailyRollup.objects.filter(period_q(coarse), f.scope_q(table="agent"))
+    agent_q = f.scope_q(table="agent")
     fields = (COUNTERS, HISTOGRAMS) if by_agent else BREAKDOWN
-    for row in grouped(agents, ("team_id", "agent_id"), *fields):
+    for row in summed(AgentDailyRollup, agent_q, coarse, ("team_id", "agent_id"), *fields):
         per_dim["agent_id"][row["agent_id"]].add(row)
         if by_agent:
             totals.add(row)
             per_dim["team_id"][row["team_id"]].add(row)
     if by_agent:
-        series = AgentDailyRollup.objects.filter(aligned, f.scope_q(table="agent"))
-        before = AgentDailyRollup.objects.filter(before_q(f.start), f.scope_q(table="agent"))
+        series = summed(AgentDailyRollup, agent_q, aligned, ("day",), *SERIES)
+        before = AgentDailyRollup.objects.filter(before_q(f.start), agent_q)
     else:
         dims = f.dims
         base = shape_of(set(dims))
@@ -314,8 +340,8 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
                 q |= Q(tag_id=tag) & shape_q(shape, dims)
         if f.tag is None:
             q |= Q(tag_id__gt=0) & shape_q(base, dims)  # the breakdown by tag
-        rows = DailyRollup.objects.filter(q, period_q(coarse), team_q)
-        for row in grouped(rows, ("tag_id", "team_id", *MAIN_DIMS), COUNTERS, HISTOGRAMS):
+        main_keys = ("tag_id", "team_id", *MAIN_DIMS)
+        for row in summed(DailyRollup, q & team_q, coarse, main_keys, COUNTERS, HISTOGRAMS):
             if row["tag_id"] != tag:
                 per_dim["tag_id"][row["tag_id"]].add(row)
                 continue
@@ -327,11 +353,12 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
                     per_dim["tag_id"][row["tag_id"]].add(row)
             for d in wanted.get(shape, ()):
                 per_dim[d][row[d]].add(row)
-        series = DailyRollup.objects.filter(aligned, shape_q(base, dims), team_q, tag_id=tag)
+        series_q = shape_q(base, dims) & team_q & Q(tag_id=tag)
+        series = summed(DailyRollup, series_q, aligned, ("day",), *SERIES)
         before = DailyRollup.objects.filter(
             before_q(f.start), shape_q(base, dims), team_q, tag_id=tag
         )
-    for row in grouped(series, ("day",), *SERIES):
+    for row in series:
         per_bucket[bucket_start(row["day"], f.grain)].add(row)
     sums = before.aggregate(created=Sum("created"), resolved=Sum("resolved"))
     backlog = (sums["created"] or 0) - (sums["resolved"] or 0)

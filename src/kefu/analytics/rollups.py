@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
-from kefu.analytics import chatload
+from kefu.analytics import chatload, closed
 from kefu.analytics.facts import GOOD_RATING, all_facts, fact_for, fact_values
 from kefu.analytics.models import (
     ALL,
@@ -251,6 +251,7 @@ def apply(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
             manager.filter(pk__in=gone).delete()
         if created:
             manager.bulk_create(created)
+    closed.changed(k[2] for k in deltas)
 
 
 def refresh(conversation_id: int) -> None:
@@ -346,6 +347,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
                 _insert(model, out[i : i + 5000])
             rows += len(out) if table == "main" else 0
         chatload.rebuild()
+        closed.rebuilt()
     if connection.vendor == "postgresql":
         # Every row was just rewritten: fresh statistics keep the dashboard's plans right.
         tables: list[Any] = [ConversationFact, *(m for m, _names in TABLES.values())]

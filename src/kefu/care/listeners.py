@@ -105,10 +105,10 @@ def _pending_follow_ups_sql() -> str:
     delivery, conversation = Delivery._meta, Conversation._meta
     d_table, c_table = quote(delivery.db_table), quote(conversation.db_table)
     return (
-        f"SELECT {d_table}.{quote(delivery.pk.column)} FROM {d_table} "  # noqa: S608
-        f"WHERE {d_table}.{quote(delivery.get_field('customer').column)} = ("
-        f"SELECT {c_table}.{quote(conversation.get_field('customer').column)} FROM {c_table} "
-        f"WHERE {c_table}.{quote(conversation.pk.column)} = %s) "
-        f"AND {d_table}.{quote(delivery.get_field('kind').column)} = %s "
-        f"AND {d_table}.{quote(delivery.get_field('state').column)} IN (%s, %s)"
+        f"SELECT {d_table}.{quote(str(delivery.pk.column))} FROM {d_table} "  # noqa: S608
+        f"WHERE {d_table}.{quote(str(delivery.get_field('customer').column))} = ("
+        f"SELECT {c_table}.{quote(str(conversation.get_field('customer').column))} FROM {c_table} "
+        f"WHERE {c_table}.{quote(str(conversation.pk.column))} = %s) "
+        f"AND {d_table}.{quote(str(delivery.get_field('kind').column))} = %s "
+        f"AND {d_table}.{quote(str(delivery.get_field('state').column))} IN (%s, %s)"
     )

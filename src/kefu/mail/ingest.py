@@ -99,7 +99,7 @@ def _write_raw_file(record: InboundEmail, raw: bytes) -> bool:
     do it (another or a customised storage, a folder not made yet, or a file of that name
     already there: the same bytes again, or left by a crash)."""
     field = record.raw.field
-    storage = field.storage
+    storage: Any = field.storage
     if callable(field.upload_to) or not _plain_file_system(storage):
         return False
     name = posixpath.join(
@@ -122,8 +122,9 @@ def _write_raw_file(record: InboundEmail, raw: bytes) -> bool:
             os.remove(path)
         raise
     os.close(fd)
-    record.raw.name = name
-    record.raw._committed = True
+    stored: Any = record.raw
+    stored.name = name
+    stored._committed = True  # what FieldFile.save leaves: the file is in the storage
     return True
 
 
@@ -133,7 +134,7 @@ def _plain_file_system(storage: Any) -> bool:
     return (
         isinstance(storage, FileSystemStorage)
         and getattr(storage.save, "__func__", None) is Storage.save
-        and getattr(storage._save, "__func__", None) is FileSystemStorage._save
+        and getattr(storage._save, "__func__", None) is FileSystemStorage._save  # type: ignore[attr-defined]
     )
 
 
@@ -157,9 +158,9 @@ def _insert(record: InboundEmail) -> None:
         # Only the model's own table and column names go into the text; values are parameters.
         _INSERTS[key] = (
             f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
-            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"({', '.join(quote(str(f.column)) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"RETURNING {quote(meta.pk.column)}",
+            f"RETURNING {quote(str(meta.pk.column))}",
             fields,
         )
     sql, fields = _INSERTS[key]

@@ -260,6 +260,42 @@ def test_postgres_estimates_common_words_from_its_statistics(monkeypatch):
     assert len(ids(kb.search("我的订单", limit=3))) == 3 and filler
 
 
+def test_combined_counts_are_estimated_as_independent_words():
+    """PostgreSQL estimates how many entries hold several words from each word's count; the
+    estimate that errs high doubles per further word, and neither exceeds the rarest count."""
+    a, b = kb._Term("(a)", 100), kb._Term("(b)", 50)
+    assert kb._together(kb._POSTGRES, [a, b], 1000, high=False) == 5
+    assert kb._together(kb._POSTGRES, [a, b], 1000, high=True) == 10
+    assert kb._together(kb._POSTGRES, [a, b, kb._Term("(c)", 1000)], 1000, high=True) == 20
+    assert kb._together(kb._POSTGRES, [a, kb._Term("(b)", 900)], 1000, high=True) == 100
+    assert kb._together(kb._POSTGRES, [a], 1000, high=False) == 100
+
+
+@pytest.mark.django_db
+def test_an_estimate_that_finds_too_few_falls_back_to_fewer_words(monkeypatch):
+    """Words that never occur together look, by their counts alone, as if a few entries held
+    both: ranking that finds nothing then ranks the plan keeping one word less."""
+    monkeypatch.setattr(kb, "CANDIDATE_BUDGET", 4)
+    alphas = {make_article(f"alpha guide {i}", "Read this.", language="en").pk for i in range(10)}
+    bravos = {make_article(f"bravo guide {i}", "Read this.", language="en").pk for i in range(10)}
+    for i in range(20):
+        make_article(f"charlie note {i}", "Nothing else.", language="en")
+    found = ids(kb.search("alpha bravo", limit=1))
+    assert len(found) == 1 and found[0] in alphas | bravos
+
+
+@pytest.mark.django_db
+def test_postgres_search_index_has_no_pending_list():
+    """Every search would read GIN's pending list of recent writes first (kb/0006)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL index")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'kb_searchentry_vector'")
+        assert "fastupdate=off" in cursor.fetchone()[0]
+
+
 @pytest.mark.django_db
 def test_suggest_matches_the_last_token_as_a_prefix():
     article = make_article(

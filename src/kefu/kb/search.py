@@ -183,26 +183,13 @@ class _Backend(ABC):
             cursor.execute(self.count_sql(), [expression, cap])
             return int(cursor.fetchone()[0])
 
-    @abstractmethod
-    def floor_sql(self) -> str: ...
-
-    def floor(self, expression: str) -> int:
-        """The entry id below which the match has more than ``CANDIDATE_BUDGET`` newer entries
-        (0 when it has no more than that)."""
-        with connection.cursor() as cursor:
-            cursor.execute(self.floor_sql(), [expression, CANDIDATE_BUDGET])
-            row = cursor.fetchone()
-        return int(row[0]) if row else 0
+    # Whether the planner may estimate how many entries hold several terms together from the
+    # terms' own counts instead of counting them (see ``_together``).
+    estimates_combinations = False
 
     @abstractmethod
     def rows(
-        self,
-        expression: str,
-        floor: int,
-        planned: list[_Term],
-        language: str | None,
-        public_only: bool,
-        limit: int,
+        self, plan: _Plan, language: str | None, public_only: bool, limit: int
     ) -> list[tuple[int, float]]: ...
 
 
@@ -227,21 +214,24 @@ class _Sqlite(_Backend):
             " WHERE kb_search_fts MATCH %s LIMIT %s)"
         )
 
-    def floor_sql(self) -> str:
-        return (
-            "SELECT rowid FROM kb_search_fts WHERE kb_search_fts MATCH %s"
-            " ORDER BY rowid DESC LIMIT 1 OFFSET %s"
-        )
+    def floor(self, expression: str) -> int:
+        """The entry id below which the match has more than ``CANDIDATE_BUDGET`` newer entries
+        (0 when it has no more than that)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT rowid FROM kb_search_fts WHERE kb_search_fts MATCH %s"
+                " ORDER BY rowid DESC LIMIT 1 OFFSET %s",
+                [expression, CANDIDATE_BUDGET],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
     def rows(
-        self,
-        expression: str,
-        floor: int,
-        planned: list[_Term],
-        language: str | None,
-        public_only: bool,
-        limit: int,
+        self, plan: _Plan, language: str | None, public_only: bool, limit: int
     ) -> list[tuple[int, float]]:
+        expression = plan.expression
+        # Too many matches even so: only the newest ``CANDIDATE_BUDGET`` are ranked.
+        floor = _cached("floor " + expression, lambda: self.floor(expression)) if plan.narrow else 0
         langs = _family_languages(language)
         marks = ", ".join("%s" for _ in langs) or "''"
         sql = (
@@ -264,6 +254,8 @@ class _Sqlite(_Backend):
 
 
 class _Postgres(_Backend):
+    estimates_combinations = True
+
     def count(self, expression: str, cap: int) -> int:
         """Counting a common word's matches reads its whole posting list (tens of ms at 100,000
         entries); the planner only needs to know that it is common. PostgreSQL's statistics
@@ -295,38 +287,40 @@ class _Postgres(_Backend):
             " WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) AS t"
         )
 
-    def floor_sql(self) -> str:
-        return (
-            "SELECT id FROM kb_searchentry WHERE search_vector @@ to_tsquery('simple', %s)"
-            " ORDER BY id DESC LIMIT 1 OFFSET %s"
-        )
-
     def rows(
-        self,
-        expression: str,
-        floor: int,
-        planned: list[_Term],
-        language: str | None,
-        public_only: bool,
-        limit: int,
+        self, plan: _Plan, language: str | None, public_only: bool, limit: int
     ) -> list[tuple[int, float]]:
         # ts_rank has no notion of how rare a word is, so each term is ranked on its own and
         # weighted by its BM25 idf (from the document counts the planner took), as BM25 does.
+        # The candidates are capped inside the query (the first ``CANDIDATE_BUDGET`` the index
+        # gives): combined counts are estimates here, so this bounds what a wrong one costs,
+        # and a match still too large is cut without a query to find where. The rare terms'
+        # matches are capped apart from their commoner rest, so that one never crowds them out.
         total = _total()
         ranks: list[str] = []
-        params: list[Any] = []
-        for term in planned:
+        rank_params: list[Any] = []
+        for term in plan.terms:
             ranks.append("%s * ts_rank(e.search_vector, to_tsquery('simple', %s), 1)")
-            params += [_idf(term.df, total), term.part]
-        langs = _family_languages(language)
-        sql = (
-            "SELECT e.article_id, " + " + ".join(ranks) + " AS score"  # noqa: S608 (constants)
-            " FROM kb_searchentry e WHERE e.search_vector @@ to_tsquery('simple', %s)"
-            " AND e.id >= %s" + (" AND e.public" if public_only else "")
+            rank_params += [_idf(term.df, total), term.part]
+        candidates = (
+            "(SELECT e.article_id, e.language, "  # noqa: S608 (constants)
+            + " + ".join(ranks)
+            + " AS score FROM kb_searchentry e WHERE e.search_vector @@ to_tsquery('simple', %s)"
+            + (" AND e.public" if public_only else "")
+            + " LIMIT %s)"
         )
-        params += [expression, floor]
+        expressions = plan.split or (plan.expression,)
+        sql = (
+            "SELECT article_id, score FROM ("  # noqa: S608 (constants)
+            + " UNION ".join(candidates for _ in expressions)
+            + ") AS c"
+        )
+        params: list[Any] = []
+        for expression in expressions:
+            params += [*rank_params, expression, CANDIDATE_BUDGET]
+        langs = _family_languages(language)
         if langs:
-            sql += " ORDER BY e.language = ANY(%s) DESC, score DESC LIMIT %s"
+            sql += " ORDER BY language = ANY(%s) DESC, score DESC LIMIT %s"
             params += [langs, limit]
         else:
             sql += " ORDER BY score DESC LIMIT %s"
@@ -340,6 +334,17 @@ class _Postgres(_Backend):
 class _Term:
     part: str  # the term in the database's query syntax
     df: int  # how many entries match it (capped above half the index)
+
+
+@dataclass
+class _Plan:
+    expression: str  # what the candidates match
+    terms: list[_Term]  # what they are ranked with
+    narrow: bool = False  # too many candidates even so: rank ``CANDIDATE_BUDGET`` of them
+    # The expression as (its rare terms' OR, their commoner rest together) when the second
+    # part's size is an estimate: PostgreSQL caps that part alone (``_Postgres.rows``).
+    split: tuple[str, str] | None = None
+    wider: _Plan | None = None  # ranked instead when this (estimated) plan finds too few
 
 
 _counts: dict[tuple[str, str], tuple[float, int]] = {}
@@ -428,8 +433,8 @@ def _idf(df: int, total: int) -> float:
     return value if value > 0 else 1e-6
 
 
-def _plan(backend: _Backend, parts: list[str], limit: int) -> tuple[str, list[_Term], int]:
-    """The expression to rank, and the terms it ranks with.
+def _plan(backend: _Backend, parts: list[str], limit: int) -> _Plan:
+    """What to rank: the expression candidates match, and the terms they are ranked with.
 
     While every term's matches together fit the candidate budget, it is the OR of them all (so
     small knowledge bases rank exactly as BM25 over all matches). Past that, ranking every match
@@ -438,20 +443,23 @@ def _plan(backend: _Backend, parts: list[str], limit: int) -> tuple[str, list[_T
 
     - terms in more than half the index are dropped (their BM25 idf is zero: "我", "怎么", "my");
     - the rarest terms that fit the budget stay OR-ed, and the commoner rest must then occur
-      together (``rare1 OR rare2 OR (common1 AND common2)``);
+      together (``rare1 OR rare2 OR (common1 AND common2)``) if that fits too;
     - when even the rarest term is too common, every term must occur (AND), the commonest
       dropped one by one while that leaves fewer than ``limit`` entries; if the AND is still
-      too large, it is matched in titles only, and if that is still too large (a query as
-      vague as the knowledge base's own name), only its newest ``CANDIDATE_BUDGET`` entries
-      are ranked (the third value: the lowest entry id to rank, 0 for all).
+      too large, it is matched in titles only (SQLite), and if that is still too large (a
+      query as vague as the knowledge base's own name), only ``CANDIDATE_BUDGET`` of its
+      entries are ranked (``narrow``).
 
-    Each term occurs once in the expression, so BM25 weighs it as it would in the plain OR.
+    How many entries hold several terms together is counted on SQLite (cheap there) and
+    estimated on PostgreSQL (``_together``), where counting reads every term's posting list
+    again for each combination tried. Each term occurs once in the expression, so BM25 weighs
+    it as it would in the plain OR.
     """
     total = _total()
     cap = max(CANDIDATE_BUDGET, total // 2) + 1
     terms = [_Term(p, _cached(p, lambda p=p: backend.count(p, cap))) for p in parts]
     if sum(t.df for t in terms) <= CANDIDATE_BUDGET:
-        return backend.any_of([t.part for t in terms]), terms, 0
+        return _Plan(backend.any_of([t.part for t in terms]), terms)
     # Terms no entry has (as far as the counts know) cost nothing and ride along in every OR.
     absent = [t for t in terms if not t.df]
     terms = sorted((t for t in terms if t.df), key=lambda t: t.df)
@@ -464,32 +472,81 @@ def _plan(backend: _Backend, parts: list[str], limit: int) -> tuple[str, list[_T
         rare.append(term)
         used += term.df
     common = terms[len(rare) :]
+    if rare and len(common) >= 2:
+        together = _combination(backend, common, total, CANDIDATE_BUDGET - used)
+        if together is not None:
+            either = backend.any_of([t.part for t in absent + rare])
+            split = (either, together) if backend.estimates_combinations else None
+            return _Plan(backend.any_of([either, together]), absent + terms, split=split)
     if rare:
-        if len(common) >= 2:
-            together = backend.all_of([t.part for t in common])
-            found = _cached(together, lambda: backend.count(together, CANDIDATE_BUDGET + 1))
-            if used + found <= CANDIDATE_BUDGET:
-                parts = [t.part for t in absent + rare] + [together]
-                return backend.any_of(parts), absent + terms, 0
-        return backend.any_of([t.part for t in absent + rare]), absent + rare, 0
+        return _Plan(backend.any_of([t.part for t in absent + rare]), absent + rare)
+    # An estimate errs low here (too few terms kept costs a little relevance, too many finds
+    # too few entries); should it still find too few, the plan keeping one term less is ranked.
     kept = list(terms)
     while True:
-        together = backend.all_of([t.part for t in kept])
-        found = _cached(together, lambda e=together: backend.count(e, CANDIDATE_BUDGET + 1))
+        found = _together(backend, kept, total, high=False)
         if found >= limit or len(kept) == 1:
             break
         kept.pop()
+    plan = _and_plan(backend, kept, found, limit)
+    if backend.estimates_combinations and len(kept) > 1:
+        fewer = kept[:-1]
+        found = _together(backend, fewer, total, high=False)
+        plan.wider = _and_plan(backend, fewer, found, limit)
+    return plan
+
+
+def _combination(backend: _Backend, common: list[_Term], total: int, room: int) -> str | None:
+    """The commoner terms' AND that may join the rare terms' OR with at most ``room`` more
+    entries, or None. Counted (SQLite), it is all of them together. Estimated (PostgreSQL), it
+    is the fewest of the rarest that fit (at least two): each common word in an AND reads its
+    whole posting list (about a millisecond each at 100,000 entries), the rarest say the most,
+    and the entries that hold them are ranked with every term anyway. An estimate errs high
+    here: a combination left out costs a little relevance, one larger than thought costs
+    time (up to the cap of ``_Postgres.rows``)."""
+    if not backend.estimates_combinations:
+        if _together(backend, common, total, high=True) <= room:
+            return backend.all_of([t.part for t in common])
+        return None
+    for size in range(2, len(common) + 1):
+        if _together(backend, common[:size], total, high=True) <= room:
+            return backend.all_of([t.part for t in common[:size]])
+    return None
+
+
+def _and_plan(backend: _Backend, kept: list[_Term], found: int, limit: int) -> _Plan:
+    """Every kept term must occur; ``found``: how many entries hold them all (or its estimate)."""
+    together = backend.all_of([t.part for t in kept])
     if found <= CANDIDATE_BUDGET:
-        return together, kept, 0
+        return _Plan(together, kept)
     in_titles = backend.titles(together)
     if in_titles is not None:
         in_title = _cached(in_titles, lambda: backend.count(in_titles, CANDIDATE_BUDGET + 1))
         if in_title >= limit:
             together = in_titles
             if in_title <= CANDIDATE_BUDGET:
-                return together, kept, 0
-    # Still too many: only the newest entries of the match are ranked.
-    return together, kept, _cached("floor " + together, lambda: backend.floor(together))
+                return _Plan(together, kept)
+    # Still too many: only ``CANDIDATE_BUDGET`` of the match's entries are ranked.
+    return _Plan(together, kept, narrow=True)
+
+
+def _together(backend: _Backend, terms: list[_Term], total: int, *, high: bool) -> int:
+    """How many entries hold every one of ``terms``: counted where the database does it cheaply,
+    else estimated from the terms' own counts as if they occurred independently. Words of one
+    question occur together more often than by chance (by 1.3 to 3 times for two to four
+    common words of the speed bench's articles), so ``high`` doubles the estimate for each
+    term after the first; it never exceeds the rarest term's count."""
+    if len(terms) == 1:
+        return terms[0].df
+    if not backend.estimates_combinations:
+        expression = backend.all_of([t.part for t in terms])
+        return _cached(expression, lambda: backend.count(expression, CANDIDATE_BUDGET + 1))
+    total = max(total, 1)
+    product = 2 ** (len(terms) - 1) if high else 1  # whole numbers: no rounding errors
+    for term in terms:
+        product *= min(term.df, total)
+    estimate = -(-product // total ** (len(terms) - 1))  # rounded up
+    return min(min(t.df for t in terms), estimate)
 
 
 def _backend() -> _Backend:
@@ -515,9 +572,11 @@ def _run(
     parts = [backend.phrase(t, prefix=False) for t in terms]
     if prefix_last:
         parts[-1] = backend.phrase(terms[-1], prefix=True)
-    expression, planned, floor = _plan(backend, parts, limit)
+    plan = _plan(backend, parts, limit)
     # An FAQ entry has an entry per phrasing: rank entries, keep each article's best one.
-    rows = backend.rows(expression, floor, planned, language, public_only, limit * 5)
+    rows = backend.rows(plan, language, public_only, limit * 5)
+    if len(rows) < limit and plan.wider is not None:
+        rows = backend.rows(plan.wider, language, public_only, limit * 5)
     best: dict[int, float] = {}
     for article_id, score in rows:
         best.setdefault(article_id, score)

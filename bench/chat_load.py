@@ -288,7 +288,9 @@ def serve_relay(port: int) -> None:
             await visitor(ws)
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, max_size=2**16):
+        deflate = os.environ.get("CHAT_LOAD_RELAY_DEFLATE", "1") == "1"
+        options: dict[str, Any] = {} if deflate else {"compression": None}
+        async with serve(handler, "127.0.0.1", port, max_size=2**16, **options):
             print(f"relay listening on {port}", flush=True)
             await asyncio.Future()
 
@@ -314,6 +316,8 @@ WHAT_IFS = {
     "no-inbox-render": "agent sockets refresh the inbox at most 1/s, without a DB render, "
     "for conversations they do not have open",
     "publish-nowait": "publishes from the DB thread are handed to the event loop, not waited on",
+    "gc-log": "log every garbage collection pause of 2 ms or more, and a summary at exit",
+    "no-deflate": "no permessage-deflate on kefu's sockets (nor the bare relay's)",
 }
 
 
@@ -373,9 +377,44 @@ def serve_kefu(port: int, what_ifs: list[str]) -> None:
             asyncio.run_coroutine_threadsafe(send_all(), loop)
 
         realtime.publish = publish
+    if "no-deflate" in what_ifs:
+        import uvicorn
+
+        class Config(uvicorn.Config):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["ws_per_message_deflate"] = False
+                super().__init__(*args, **kwargs)
+
+        uvicorn.Config = Config  # type: ignore[misc]
+    pauses: list[tuple[int, float]] = []
+    if "gc-log" in what_ifs:
+        import gc
+
+        started = [0.0]
+
+        def timed(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+                return
+            took = time.perf_counter() - started[0]
+            pauses.append((info["generation"], took))
+            if took >= 0.002:
+                print(f"gc: generation {info['generation']} {1000 * took:.1f} ms", flush=True)
+
+        gc.callbacks.append(timed)
     from kefu import cli
 
-    cli.main(["run", "--web-only", "--host", "127.0.0.1", "--port", str(port)])
+    try:
+        cli.main(["run", "--web-only", "--host", "127.0.0.1", "--port", str(port)])
+    finally:
+        for generation in (0, 1, 2):
+            took = sorted(t for g, t in pauses if g == generation)
+            if took:
+                print(
+                    f"gc summary: generation {generation}: {len(took)} collections, "
+                    f"max {1000 * took[-1]:.1f} ms, total {1000 * sum(took):.0f} ms",
+                    flush=True,
+                )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -857,6 +896,10 @@ class Bench:
     setup_states: Counter[str] = field(default_factory=Counter)
     profiles: list[str] = field(default_factory=list)
 
+    @property
+    def no_deflate(self) -> bool:
+        return "no-deflate" in (self.args.what_if or [])
+
     def kefu_server(self, name: str, extra_env: dict[str, str]) -> Server:
         port = free_port()
         log = self.data_dir / f"{name}.log"
@@ -999,7 +1042,9 @@ class Bench:
         port = free_port()
         log = self.data_dir / "relay.log"
         process = self.processes.start(
-            [sys.executable, __file__, "--serve-relay", str(port)], os.environ.copy(), log
+            [sys.executable, __file__, "--serve-relay", str(port)],
+            {**os.environ, "CHAT_LOAD_RELAY_DEFLATE": "0" if self.no_deflate else "1"},
+            log,
         )
         deadline = time.monotonic() + 20
         while "listening" not in log.read_text(errors="replace"):
@@ -1023,6 +1068,21 @@ class Bench:
     def check_log(self, server: Server) -> None:
         """Count tracebacks and error lines in a server's log; keep the first for the report."""
         text = server.log.read_text(errors="replace")
+        pauses = Counter[int]()
+        longest: dict[int, float] = {}
+        for line in text.splitlines():  # --what-if gc-log
+            if line.startswith("gc summary"):
+                print(f"  {server.name}: {line}", file=sys.stderr)
+            elif line.startswith("gc: generation "):
+                generation, took = int(line.split()[2]), float(line.split()[3])
+                pauses[generation] += 1
+                longest[generation] = max(longest.get(generation, 0.0), took)
+        for generation, count in sorted(pauses.items()):
+            print(
+                f"  {server.name}: {count} collections of generation {generation} took 2 ms or "
+                f"more (longest {longest[generation]:.1f} ms)",
+                file=sys.stderr,
+            )
         tracebacks = text.count("Traceback (most recent call last)")
         errors = sum(1 for line in text.splitlines() if " ERROR" in line or "ERROR:" in line)
         if tracebacks or errors:

@@ -10,14 +10,16 @@ hearing its team.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.exceptions import ChannelFull
-from channels.layers import BaseChannelLayer
+from channels.exceptions import ChannelFull, StopConsumer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.layers import InMemoryChannelLayer as _ChannelsInMemoryLayer
 
 SWEEP_EVERY = 1.0  # seconds
@@ -60,11 +62,59 @@ class DispatchWithoutDatabase:
     ``database_sync_to_async``, which closes stale connections on that thread itself.
     """
 
+    channel_layer_alias: str
+    channel_layer: Any
+    channel_name: str
+    scope: Any
+    base_send: Any
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """As channels' ``AsyncConsumer.__call__``, with a leaner wait for the next message
+        (its ``await_many_dispatch`` builds an ``asyncio.wait`` over both sources for each
+        one; here each source's pending read reports to one queue when it completes)."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            sources.append(functools.partial(self.channel_layer.receive, self.channel_name))
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await _dispatch_from(sources, self.dispatch)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+async def _dispatch_from(
+    sources: list[Callable[[], Awaitable[dict[str, Any]]]],
+    dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Each message of any source to ``dispatch``, one at a time, as they come; one read
+    pending per source (as channels' ``await_many_dispatch``)."""
+    done: asyncio.Queue[int] = asyncio.Queue()
+
+    def read(i: int) -> asyncio.Future[dict[str, Any]]:
+        future = asyncio.ensure_future(sources[i]())
+        future.add_done_callback(lambda _: done.put_nowait(i))
+        return future
+
+    pending = [read(i) for i in range(len(sources))]
+    try:
+        while True:
+            i = await done.get()
+            message = pending[i].result()
+            pending[i] = read(i)
+            await dispatch(message)
+    finally:
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class ForwardingLayer(BaseChannelLayer):

@@ -213,3 +213,33 @@ def test_closed_months_come_from_the_cache_until_they_change(fixture, admin_user
     with commit():
         rebuild()
     assert report(month(admin_user)).figures["resolved"] == 1  # a rebuild renews them all
+
+
+def test_the_agents_table_honours_channel_kind_tier_and_tag(fixture, admin_user, agent_x, commit):
+    """Hand-computed from the fixture (all three are agent X's): chat is B alone (FRT 50,
+    resolution 60, first-response SLA missed, rated 2); complaints are C alone (FRT 40, open);
+    the tag is on A alone."""
+    _a, _b, c = fixture
+
+    def agents(extra: str) -> dict:
+        qs = QueryDict(f"period=custom&from=2026-03-01&to=2026-03-31&{extra}")
+        rows = report(Filters.from_params(qs, admin_user)).breakdowns["agent"]
+        return {r["value"]: r for r in rows}
+
+    chat = agents("channel=chat")[agent_x.pk]
+    assert (chat["created"], chat["resolved"]) == (1, 1)
+    assert (chat["frt_median"], chat["resolution_median"]) == (50, 60)
+    assert (chat["sla_first"], chat["csat"]) == (0.0, 0.0)
+    complaint = agents("kind=complaint")[agent_x.pk]
+    assert (complaint["created"], complaint["resolved"], complaint["frt_median"]) == (1, 0, 40)
+    assert complaint["csat"] is None
+    assert agents("channel=phone") == {}
+    everyone = agents("")[agent_x.pk]
+    assert agents(f"tier={c.customer.tier}")[agent_x.pk] == everyone
+    with commit():
+        actions.tag(_a, actor=agent_x, add=["返修"])
+    from kefu.core.models import Tag
+
+    tagged = agents(f"tag={Tag.objects.get(name='返修').pk}")[agent_x.pk]
+    assert (tagged["created"], tagged["resolved"], tagged["frt_median"]) == (1, 1, 10)
+    assert tagged["csat"] == 100.0

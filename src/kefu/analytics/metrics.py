@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from kefu.analytics import chatload, closed
+from kefu.analytics import agents, chatload, closed
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ALL, AgentDailyRollup, DailyRollup
 from kefu.analytics.rollups import COUNTERS, HISTOGRAMS, percentile, period_start
@@ -302,8 +302,8 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
     in the shapes the filters and each breakdown need), the series' rows (aligned to its
     grain), the agents' rollup, and the backlog before the period. With an agent chosen ("my
     figures"), totals and series come from the agents' rollup (period, team and agent:
-    channel, kind, tier and tag do not apply there); the agents' breakdown applies only the
-    period and team filters."""
+    channel, kind, tier and tag do not apply there). The agents' breakdown under channel,
+    kind, tier or tag filters is summed from the facts those filters select (``agents``)."""
     by_agent = f.agent is not None
     totals = Totals()
     per_bucket: dict[date, Totals] = defaultdict(lambda: Totals(fields=SERIES))
@@ -317,7 +317,11 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
     before: QuerySet[Any]
     agent_q = f.scope_q(table="agent")
     fields = (COUNTERS, HISTOGRAMS) if by_agent else BREAKDOWN
-    for row in summed(AgentDailyRollup, agent_q, coarse, ("team_id", "agent_id"), *fields):
+    if agents.filtered(f):  # channel, kind, tier or tag: the agents' rollup has none of them
+        agent_rows = agents.agent_rows(f, coarse, BREAKDOWN[0])
+    else:
+        agent_rows = summed(AgentDailyRollup, agent_q, coarse, ("team_id", "agent_id"), *fields)
+    for row in agent_rows:
         per_dim["agent_id"][row["agent_id"]].add(row)
         if by_agent:
             totals.add(row)

@@ -10,9 +10,10 @@ English (BANKING77), one in ten internal. Every distinct sentence is segmented o
 fast; the rows are what ``index_article`` would write. Seeding uses ``bulk_create``.
 
 It reports: seeding time (articles), index build time (bulk insert of the search entries, with
-the FTS5 triggers on SQLite or the generated tsvector and GIN index on PostgreSQL, then
-``optimize`` / ``ANALYZE``), the real ``index_article`` rate on a sample, and p50/p95/max of
-``search()`` and ``suggest()`` wall time (results, snippets included) for held-out questions.
+the FTS5 triggers on SQLite or the generated tsvector and GIN index on PostgreSQL, inside
+``kefu.kb.search.bulk_writes`` as ``reindex`` does, then ``optimize`` / ``ANALYZE``), the real
+``index_article`` rate on a sample, and p50/p95/max of ``search()`` and ``suggest()`` wall time
+(results, snippets included) for held-out questions.
 Nothing is asserted.
 
 ``--reuse NAME`` keeps the seeded database for the next run instead of a throwaway one: a
@@ -71,6 +72,7 @@ def seed(count: int, rng: random.Random) -> tuple[float, float]:
     from django.db import connection
 
     from kefu.kb.models import Article, ArticleGroup, SearchEntry
+    from kefu.kb.search import bulk_writes
     from kefu.kb.text import tokens
 
     zh, en, _ = sentences()
@@ -115,7 +117,8 @@ def seed(count: int, rng: random.Random) -> tuple[float, float]:
             )
     seeded = time.perf_counter() - started
     started = time.perf_counter()
-    SearchEntry.objects.bulk_create(entries, batch_size=BATCH)
+    with bulk_writes():
+        SearchEntry.objects.bulk_create(entries, batch_size=BATCH)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("INSERT INTO kb_search_fts(kb_search_fts) VALUES ('optimize')")

@@ -26,6 +26,7 @@ from kefu.conversations.models import (
     Priority,
     Status,
 )
+from kefu.core import bulk
 from kefu.core.errors import ActionError
 from kefu.core.events import (
     ConversationAssigned,
@@ -821,8 +822,6 @@ def receive_many(items: Sequence[Inbound]) -> None:
     oversized message) raises ActionError and nothing of the batch is written (the caller's
     transaction then rolls back; it may retry one by one).
     """
-    from kefu.customers.models import TimelineEntry
-
     if not items:
         return
     now = timezone.now()
@@ -863,7 +862,7 @@ def receive_many(items: Sequence[Inbound]) -> None:
                         f"attachment {attachment.filename!r} is {len(attachment.content)} "
                         f"bytes; the limit is {limit}"
                     )
-        Conversation.objects.bulk_create(opening)
+        bulk.insert(opening)
         messages = []
         for item, conversation in zip(items, conversations, strict=True):
             text, html = _clean_body(item.body_text, item.body_html)
@@ -878,7 +877,7 @@ def receive_many(items: Sequence[Inbound]) -> None:
                 external_id=item.external_id[:255],
             )
             messages.append(item.message)
-        Message.objects.bulk_create(messages)
+        bulk.insert(messages)
         files = []
         for item in items:
             for attachment in item.attachments:
@@ -891,7 +890,7 @@ def receive_many(items: Sequence[Inbound]) -> None:
                 )
                 row.file.save(name[:200], ContentFile(attachment.content), save=False)
                 files.append(row)
-        Attachment.objects.bulk_create(files)
+        bulk.insert(files)
         entries = []
         status_changes: dict[int, tuple[str, str]] = {}  # item index → (old, new)
         touched: dict[int, Conversation] = {}
@@ -949,7 +948,7 @@ def receive_many(items: Sequence[Inbound]) -> None:
             reopened = {conversations[index].pk: conversations[index] for index in status_changes}
             if reopened:
                 Conversation.objects.bulk_update(list(reopened.values()), ["status", "solved_at"])
-        TimelineEntry.objects.bulk_create(entries)
+        bulk.insert(entries)
         for index, (item, conversation) in enumerate(zip(items, conversations, strict=True)):
             message = item.message
             assert message is not None

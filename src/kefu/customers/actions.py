@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from kefu.core import bulk
 from kefu.core.errors import ActionError
 from kefu.core.events import CustomerChanged, CustomersMerged, emit
 from kefu.customers import identity
@@ -280,11 +281,9 @@ def resolve_customers(requests: list[tuple[str, str, str]]) -> list[Customer]:
                 customer.name = name.strip()[:200]
                 if customer.pk is not None:
                     named[customer.pk] = customer
-        Customer.objects.bulk_create([customer for _key, customer in new])
-        ContactPoint.objects.bulk_create(
-            [ContactPoint(customer=c, kind=kind, value=value) for (kind, value), c in new]
-        )
-        TimelineEntry.objects.bulk_create(
+        bulk.insert([customer for _key, customer in new])
+        bulk.insert([ContactPoint(customer=c, kind=kind, value=value) for (kind, value), c in new])
+        bulk.insert(
             [
                 TimelineEntry(customer=c, kind="customer_created", data={"source": kind})
                 for (kind, _value), c in new

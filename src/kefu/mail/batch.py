@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from kefu.conversations import actions
 from kefu.conversations.models import OPEN_STATUSES, Conversation, Message, Status
+from kefu.core import bulk
 from kefu.core.errors import ActionError
 from kefu.core.text import detect_language
 from kefu.customers import identity
@@ -234,7 +235,7 @@ class _Batch:
                     body_text="kefu: problems reading this email: " + "; ".join(item.problems),
                 )
         self._acknowledge([item for item in work if item.inbound and item.inbound.opened])
-        TimelineEntry.objects.bulk_create(self.timeline)
+        bulk.insert(self.timeline)
         _update_each(
             [item.record for item in self.items],
             [
@@ -556,7 +557,7 @@ class _Batch:
                 )
             )
         queue_many(rows)
-        AutoReplyLog.objects.bulk_create(logs)
+        bulk.insert(logs)
 
 
 def _update_each(rows: Sequence[Any], fields: Sequence[str]) -> None:

@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kefu.conversations.models import Conversation, Message
+from kefu.core import bulk
 from kefu.mail.models import Mailbox, OutboundEmail
 from kefu.mail.parsing import one_line as header_line
 
@@ -191,7 +192,7 @@ def queue_many(rows: Sequence[OutboundEmail]) -> None:
     if not rows:
         return
     with transaction.atomic(savepoint=False):
-        OutboundEmail.objects.bulk_create(rows)
+        bulk.insert(rows)
         ids = [row.pk for row in rows]
         if _queue_in_database():
             _enqueue_in_database(ids)
@@ -209,7 +210,7 @@ def _enqueue_in_database(ids: Sequence[int]) -> None:
     from kefu.mail.tasks import send_outbound
 
     backend: Any = send_outbound.get_backend()  # a DatabaseBackend (_queue_in_database)
-    DBTaskResult.objects.bulk_create(
+    bulk.insert(
         [
             DBTaskResult(
                 id=backend._get_id(),

@@ -23,11 +23,12 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.layers import InMemoryChannelLayer as _ChannelsInMemoryLayer
 
 SWEEP_EVERY = 1.0  # seconds
+NEVER = 10 * 365 * 86400  # group memberships "expire" after ten years
 
 
 class InMemoryChannelLayer(_ChannelsInMemoryLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("group_expiry", 10 * 365 * 86400)
+        kwargs.setdefault("group_expiry", NEVER)
         kwargs.setdefault("capacity", 1000)
         super().__init__(*args, **kwargs)
         self._last_sweep = 0.0
@@ -37,7 +38,18 @@ class InMemoryChannelLayer(_ChannelsInMemoryLayer):
         if now - self._last_sweep < SWEEP_EVERY:
             return
         self._last_sweep = now
-        super()._clean_expired()
+        if self.group_expiry < NEVER:
+            super()._clean_expired()
+            return
+        # channels' sweep without its walk over every group membership, none of which can
+        # expire here (a thousand sockets are a few thousand memberships, every second).
+        wall = time.time()
+        for channel, queue in list(self.channels.items()):
+            while not queue.empty() and queue._queue[0][0] < wall:
+                queue.get_nowait()
+                self._remove_from_groups(channel)
+                if queue.empty():
+                    self.channels.pop(channel, None)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """As channels' own, without a task and a wait per member: a send here only puts the

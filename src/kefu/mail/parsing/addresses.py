@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kefu.mail.parsing.decoding import decode_bytes
-from kefu.mail.parsing.headers import _to_bytes, _unfold, decode_header_text, one_line
+from kefu.mail.parsing.headers import _to_bytes, _unfold, header_line
 
 _ADDRESS_FORBIDDEN = re.compile(r"[\s<>()\[\],;:\"\\\x00-\x1f\x7f]")
 _ADDRESS_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]+")
@@ -84,7 +84,7 @@ def _display_name(text: str, hints: tuple[str | None, ...]) -> str:
         text = text.split(":", 1)[1].strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1]
-    return one_line(decode_header_text(text, hints), 255).strip("'\" ")
+    return header_line(text, hints, 255).strip("'\" ")
 
 
 def _addresses(values: list[str], hints: tuple[str | None, ...]) -> list[tuple[str, str]]:

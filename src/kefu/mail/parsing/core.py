@@ -12,7 +12,7 @@ from kefu.mail.htmltext import html_to_text
 from kefu.mail.parsing.addresses import _addresses
 from kefu.mail.parsing.charsets import normalize_charset
 from kefu.mail.parsing.decoding import decode_bytes
-from kefu.mail.parsing.headers import _date, _ids, decode_header_text, header_params, one_line
+from kefu.mail.parsing.headers import _date, _ids, header_line, header_params
 from kefu.mail.parsing.mime import (
     PARSE_POLICY,
     _attach,
@@ -150,7 +150,7 @@ def _headers(result: ParsedEmail, message: Message, hints: tuple[str | None, ...
         if name in seen:
             continue
         try:
-            seen[name] = one_line(decode_header_text(str(value), hints), _KEPT_HEADER_LIMIT)
+            seen[name] = header_line(str(value), hints, _KEPT_HEADER_LIMIT)
         except Exception as exc:
             seen[name] = ""
             result.defects.append(f"the {name} header could not be read ({type(exc).__name__})")
@@ -165,7 +165,7 @@ def _headers(result: ParsedEmail, message: Message, hints: tuple[str | None, ...
     def subject() -> None:
         raw = _raw_header(message, "subject")
         if raw is not None:
-            result.subject = one_line(decode_header_text(raw, hints), 255)
+            result.subject = header_line(raw, hints, 255)
 
     def sender() -> None:
         pairs = _addresses(_raw_headers(message, "from"), hints)
@@ -174,7 +174,7 @@ def _headers(result: ParsedEmail, message: Message, hints: tuple[str | None, ...
         else:
             raw = _raw_header(message, "from")
             if raw:
-                result.from_name = one_line(decode_header_text(raw, hints), 255)
+                result.from_name = header_line(raw, hints, 255)
                 result.defects.append("the sender address could not be read")
 
     def reply_to() -> None:

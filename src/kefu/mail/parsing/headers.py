@@ -106,6 +106,23 @@ def one_line(text: str, limit: int = 0) -> str:
     return text[:limit] if limit else text
 
 
+_CONTROLS_TO_SPACE = dict.fromkeys([*range(0x20), 0x7F], " ")
+
+
+def header_line(value: str, hints: Iterable[str | None] = (), limit: int = 0) -> str:
+    """``one_line(decode_header_text(value, hints), limit)``, the decoded header on one line.
+
+    Most header values are plain ASCII without encoded-words; for those the result is the
+    value with its controls (folding CR LF included) made spaces and its runs of white space
+    made one, which ``str.translate`` and ``str.split`` do at a fraction of the regular
+    expressions' cost.
+    """
+    if value.isascii() and "=?" not in value:
+        text = " ".join(value.translate(_CONTROLS_TO_SPACE).split())
+        return text[:limit] if limit else text
+    return one_line(decode_header_text(value, hints), limit)
+
+
 def _split_params(value: str) -> list[str]:
     parts: list[str] = []
     current: list[str] = []
@@ -164,7 +181,7 @@ def header_params(value: str, hints: Iterable[str | None] = ()) -> tuple[str, di
             simple[name] = _unquote(raw)
     params: dict[str, str] = {}
     for name, raw_value in simple.items():
-        params[name] = one_line(decode_header_text(raw_value, hints))
+        params[name] = header_line(raw_value, hints)
     for name, sections in extended.items():
         charset = ""
         data = bytearray()

@@ -53,6 +53,16 @@ def _raw_headers(part: Message, name: str) -> list[str]:
 
 
 def _content_type(part: Message, hints: tuple[str | None, ...]) -> tuple[str, dict[str, str]]:
+    """The part's media type and parameters, read once per part (the walk, the body's text
+    and its charset checks ask again): a copy of the parameters each time."""
+    cached = part.__dict__.get("_kefu_content_type")
+    if cached is None or cached[0] != hints:
+        cached = (hints, *_read_content_type(part, hints))
+        part.__dict__["_kefu_content_type"] = cached
+    return cached[1], dict(cached[2])
+
+
+def _read_content_type(part: Message, hints: tuple[str | None, ...]) -> tuple[str, dict[str, str]]:
     raw = _raw_header(part, "content-type")
     if raw is None:
         return part.get_default_type(), {}

@@ -159,6 +159,32 @@ def expand(key: Key) -> list[Key]:
     return [("main", g, period_start(day, g), tag, team, *s) for g in GRAINS for s in shapes]
 
 
+_HISTOGRAMS = frozenset(HISTOGRAMS)
+
+
+def _sum_into(target: dict[str, Any], delta: dict[str, Any]) -> None:
+    """``_add`` for the rebuild, which only adds: no rounding at each step (``_rounded`` once
+    at the end gives the same figures: the values have two decimals) and no zero to drop."""
+    for name, value in delta.items():
+        if name in _HISTOGRAMS:
+            hist = target.get(name)
+            if hist is None:
+                target[name] = dict(value)
+            else:
+                get = hist.get
+                for b, n in value.items():
+                    hist[b] = get(b, 0) + n
+        else:
+            target[name] = target.get(name, 0) + value
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    for name, value in values.items():
+        if name not in _HISTOGRAMS and isinstance(value, float):
+            values[name] = round(value, 6)
+    return values
+
+
 def derive(days: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
     """Every rollup row from the day-level full rows (the same rows as ``expand`` gives,
     summed level by level: weeks and months from days, summed shapes from the full rows of
@@ -168,14 +194,15 @@ def derive(days: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
     for key, values in days.items():
         out[key] = values
         day = key[2]
+        rest = key[3:]
         for g in GRAINS[1:]:
-            _add(out.setdefault((key[0], g, period_start(day, g), *key[3:]), {}), values, 1)
+            _sum_into(out.setdefault((key[0], g, period_start(day, g), *rest), {}), values)
     full = [k for k in out if k[0] == "main"]
     for key in full:
         values = out[key]
         _table, grain, first, tag, team, channel, kind, tier = key
         for dims in ((channel, ALL, ALL), (ALL, kind, ALL), (ALL, ALL, tier), (ALL, ALL, ALL)):
-            _add(out.setdefault(("main", grain, first, tag, team, *dims), {}), values, 1)
+            _sum_into(out.setdefault(("main", grain, first, tag, team, *dims), {}), values)
     return out
 
 
@@ -291,9 +318,12 @@ def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
     json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
+    names = [(f.attname, f.attname in json_fields) for f in fields]
+    dumps = json.dumps
     values = (
         tuple(
-            json.dumps(r[f.attname]) if f.attname in json_fields else r[f.attname] for f in fields
+            ("{}" if r[n] == {} else "[]" if r[n] == [] else dumps(r[n])) if is_json else r[n]
+            for n, is_json in names
         )
         for r in rows
     )
@@ -327,7 +357,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
             pending.append(values)
             for day, delta in _day_deltas(values).items():
                 for key in day_keys(values, day):
-                    _add(days.setdefault(key, {}), delta, 1)
+                    _sum_into(days.setdefault(key, {}), delta)
             if len(pending) >= batch:
                 _insert(ConversationFact, pending)
                 facts += len(pending)
@@ -339,7 +369,7 @@ def rebuild(batch: int = 5000) -> dict[str, int]:
         for table, (model, names) in TABLES.items():
             blank: dict[str, Any] = {n: 0 for n in COUNTERS} | {h: {} for h in HISTOGRAMS}
             out = [
-                blank | dict(zip(names, key[1:], strict=True)) | values
+                blank | dict(zip(names, key[1:], strict=True)) | _rounded(values)
                 for key, values in totals.items()
                 if key[0] == table and not _empty(values)
             ]

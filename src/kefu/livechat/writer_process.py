@@ -31,6 +31,7 @@ import gc
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 import threading
@@ -127,6 +128,9 @@ def main() -> None:
     source = sys.stdin.buffer
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    # Ctrl-C in a terminal reaches the whole process group: the web server shuts down, and
+    # this process ends with its pipe, after the batch in hand.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
     import django
 

@@ -310,9 +310,12 @@ def main() -> None:
                         log.write(f"{name}\t{w:.2f}\t{c:.2f}\t{q}\n")
         same_top, ratio, ratio_p10 = agreement(queries[:200])
         print(f"\n### {version}, {args.articles:,} articles, {len(queries)} queries\n")
-        print(f"- seeding articles (bulk): {seeded:.1f} s")
-        print(f"- index build (bulk insert of search entries + optimize/analyze): {built:.1f} s")
-        print(f"- index_article one by one (segmenting included): {rate:.0f} articles/s")
+        if existing:
+            print(f"- database reused ({args.reuse}): seeding and index build not measured")
+        else:
+            print(f"- seeding articles (bulk): {seeded:.1f} s")
+            print(f"- index build (bulk insert of search entries + optimize/analyze): {built:.1f} s")
+            print(f"- index_article one by one (segmenting included): {rate:.0f} articles/s")
         print(
             f"- load average (1/5/15 min) before the timed queries: "
             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}, after: "

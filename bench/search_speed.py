@@ -314,7 +314,7 @@ def main() -> None:
             print(f"- database reused ({args.reuse}): seeding and index build not measured")
         else:
             print(f"- seeding articles (bulk): {seeded:.1f} s")
-            print(f"- index build (bulk insert of search entries + optimize/analyze): {built:.1f} s")
+            print(f"- index build (bulk insert + optimize/analyze): {built:.1f} s")
             print(f"- index_article one by one (segmenting included): {rate:.0f} articles/s")
         print(
             f"- load average (1/5/15 min) before the timed queries: "

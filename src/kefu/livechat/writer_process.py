@@ -77,16 +77,22 @@ def read_frame(stream: BinaryIO) -> Any:
 
 
 class Pipe:
-    """The child's end towards its parent, shared by the main thread (outcomes) and the
-    publishing thread (group sends)."""
+    """The child's end towards its parent. Frames are buffered and go out together when a
+    batch is answered (its publishes first, then its outcomes): one write for the lot."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.lock = threading.Lock()
+        self.buffered: list[bytes] = []
 
     def write(self, obj: Any) -> None:
         data = encode(obj)
         with self.lock:
+            self.buffered.append(data)
+
+    def flush(self) -> None:
+        with self.lock:
+            data, self.buffered = b"".join(self.buffered), []
             self.stream.write(data)
             self.stream.flush()
 
@@ -157,6 +163,7 @@ def main() -> None:
             logger.exception("could not store %d chat lines", len(lines))
             outcomes = None
         pipe.write(("stored", number, outcomes))
+        pipe.flush()
 
 
 if __name__ == "__main__":

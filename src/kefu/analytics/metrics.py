@@ -318,7 +318,7 @@ def report(f: Filters, names: dict[str, dict[Any, str]] | None = None) -> Report
     agent_q = f.scope_q(table="agent")
     fields = (COUNTERS, HISTOGRAMS) if by_agent else BREAKDOWN
     if agents.filtered(f):  # channel, kind, tier or tag: the agents' rollup has none of them
-        agent_rows = agents.agent_rows(f, coarse, BREAKDOWN[0])
+        agent_rows = agents.agent_rows(f, coarse)
     else:
         agent_rows = summed(AgentDailyRollup, agent_q, coarse, ("team_id", "agent_id"), *fields)
     for row in agent_rows:

@@ -253,11 +253,11 @@ def timed(fn: Any) -> tuple[float, float]:
 
 def dashboard(
     world: dict[str, Any], query: str, runs: int
-) -> tuple[float, float, int, float, float]:
+) -> tuple[float, float, int, float, float, float]:
     """Median wall time, median CPU time of this process (on SQLite that includes the
     queries; on PostgreSQL the server's work is not in it) and the query count; then the
     wall and CPU time of the first request, with an empty cache (the closed months' sums
-    are computed and cached by it)."""
+    are computed and cached by it); and the median of the queries' summed wall time."""
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
@@ -269,7 +269,7 @@ def dashboard(
     t, c = time.perf_counter(), time.process_time()
     client.get("/analytics/?" + query)  # warm-up
     cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
-    times, cpu = [], []
+    times, cpu, db = [], [], []
     queries = 0
     for _ in range(runs):
         with CaptureQueriesContext(connection) as captured:
@@ -279,7 +279,9 @@ def dashboard(
             cpu.append(time.process_time() - c)
         assert response.status_code == 200, response.status_code
         queries = len(captured.captured_queries)
-    return statistics.median(times), statistics.median(cpu), queries, cold, cold_cpu
+        db.append(sum(float(q["time"]) for q in captured.captured_queries))
+    median = statistics.median
+    return median(times), median(cpu), queries, cold, cold_cpu, median(db)
 
 
 def events_bench(n: int) -> None:
@@ -461,13 +463,14 @@ def main() -> None:
                 continue
             print(
                 "\n| manager dashboard | wall ms, median | CPU ms (this process) | queries "
-                "| first request, empty cache: wall ms (CPU ms) | load average |"
+                "| queries' wall ms | first request, empty cache: wall ms (CPU ms) "
+                "| load average |"
             )
-            print("|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|")
             for label, query in queries.items():
-                wall, cpu, n, cold, cold_cpu = dashboard(world, query, args.runs)
+                wall, cpu, n, cold, cold_cpu, db_s = dashboard(world, query, args.runs)
                 print(
-                    f"| {label} | {wall * 1000:.0f} | {cpu * 1000:.0f} | {n} "
+                    f"| {label} | {wall * 1000:.0f} | {cpu * 1000:.0f} | {n} | {db_s * 1000:.0f} "
                     f"| {cold * 1000:.0f} ({cold_cpu * 1000:.0f}) | {load()} |",
                     flush=True,
                 )

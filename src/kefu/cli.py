@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
         if command == "worker":
+            _settle_garbage_collector()  # as the server does: start-up's objects stay
             stop, threads = _start_background(scheduler=not args.no_scheduler)
             try:
                 threads[0].join()

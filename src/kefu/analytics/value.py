@@ -172,6 +172,11 @@ def refresh_values(now: datetime | None = None) -> int:
         Snapshot.objects.update_or_create(
             key="complaint_retention", defaults={"data": complaint_retention()}
         )
+        # the dashboard's segment counts: counting 200,000 values on every view took 80 ms
+        counts: dict[str, int] = {}
+        for v in objs:
+            counts[v.segment] = counts.get(v.segment, 0) + 1
+        Snapshot.objects.update_or_create(key="segments", defaults={"data": counts})
     return len(objs)
 
 

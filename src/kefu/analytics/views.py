@@ -88,19 +88,26 @@ def _churn(f: Filters, limit: int = 15) -> list[dict[str, Any]]:
     ]
 
 
-def _pareto(f: Filters) -> dict[str, Any]:
-    snap = Snapshot.objects.filter(key="pareto").first()
-    data = dict(snap.data) if snap else {}
+def _snapshots() -> dict[str, Any]:
+    keys = ("pareto", "complaint_retention", "segments")
+    return dict(Snapshot.objects.filter(key__in=keys).values_list("key", "data"))
+
+
+def _pareto(f: Filters, snap: dict[str, Any] | None) -> dict[str, Any]:
+    data = dict(snap or {})
     top = data.get("top") or []
     customers = Customer.objects.in_bulk([t["customer_id"] for t in top])
     data["top"] = [t | {"customer": customers.get(t["customer_id"])} for t in top]
     return data
 
 
-def _segments() -> list[tuple[str, int]]:
+def _segments(counts: dict[str, int] | None) -> list[tuple[str, int]]:
+    """Customers per segment, as the value job counted them (counted here before it ran)."""
     from django.db.models import Count
 
-    counts = dict(CustomerValue.objects.values_list("segment").annotate(n=Count("pk")).order_by())
+    if counts is None:
+        qs = CustomerValue.objects.values_list("segment").annotate(n=Count("pk")).order_by()
+        counts = dict(qs)
     return [(str(label), counts.get(key, 0)) for key, label in SEGMENTS.items()]
 
 
@@ -167,10 +174,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         week = timezone.localdate()
         context["terms"] = trending(week)
         context["churn"] = _churn(f)
-        context["pareto"] = _pareto(f)
-        context["segments"] = _segments()
-        retention = Snapshot.objects.filter(key="complaint_retention").first()
-        context["retention"] = retention.data if retention else {}
+        snapshots = _snapshots()
+        context["pareto"] = _pareto(f, snapshots.get("pareto"))
+        context["segments"] = _segments(snapshots.get("segments"))
+        context["retention"] = snapshots.get("complaint_retention") or {}
         complaints = [b for b in rep.breakdowns["kind"] if b["value"] == Kind.COMPLAINT]
         context["complaints"] = complaints[0] if complaints else None
         context["chart_data"] |= {

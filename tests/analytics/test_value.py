@@ -61,6 +61,8 @@ def test_value_segments_pareto_and_complaint_retention(agent_x):
     assert [float(values[x.pk].value) for x in (a, b, c)] == [1000, 300, 100]
     assert [values[x.pk].segment for x in (a, b, c)] == ["new", "at_risk", "lost"]
     assert values[a.pk].contacts == 2
+    segments = Snapshot.objects.get(key="segments").data  # what the dashboard shows
+    assert segments == {"new": 1, "at_risk": 1, "lost": 1}
 
     pareto = Snapshot.objects.get(key="pareto").data
     assert (pareto["customers"], pareto["value"], pareto["top80"]) == (3, 1400.0, 66.7)

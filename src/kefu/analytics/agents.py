@@ -108,6 +108,7 @@ def agent_rows(f: Filters, parts: list[Any]) -> list[dict[str, Any]]:
             f"agents|{sql}|{params!r}",
             closed_parts,
             lambda ps: _rows(where, _spans(ps)),
+            ("team_id", "agent_id"),
         )
     if open_parts:
         out += _rows(where, _spans(open_parts))

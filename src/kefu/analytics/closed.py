@@ -6,8 +6,8 @@ Each month has a version in the cache, renewed after every commit that changes o
 rollup rows (``rollups.apply``), and a rebuild renews the generation of them all; a cached
 sum is keyed by the versions of the months it covers, so it is never read after a change.
 A missing version (evicted) gets a new random one, never an old one. Entries also expire
-after ``TTL``: with a per-process cache (no Redis) and workers in other processes, the
-versions those processes renew are not seen here, and this bounds how stale a sum can be.
+(``ttl``): with a per-process cache (no Redis) and workers in other processes, the versions
+those processes renew are not seen here, and this bounds how stale a sum can be (an hour).
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-TTL = 15 * 60
+
+def ttl() -> int:
+    """How long a cached sum is kept: a day when the cache is shared (Redis: every process
+    renews the versions there), an hour when it is per process."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    return 3600 if isinstance(caches["default"], LocMemCache) else 86400
+
+
 PREFIX = "kefu:analytics:closed"
 GENERATION = f"{PREFIX}:generation"
 
@@ -59,14 +68,14 @@ def rebuilt() -> None:
     transaction.on_commit(lambda: cache.set(GENERATION, secrets.token_hex(8), None), robust=True)
 
 
-def _versions(months: list[date]) -> str:
+def _versions(months: list[date]) -> dict[str, str]:
     keys = [GENERATION, *(_month_key(m) for m in months)]
     found = cache.get_many(keys)
     for key in keys:
         if key not in found:
             token = secrets.token_hex(8)
             found[key] = token if cache.add(key, token, None) else cache.get(key, token)
-    return ":".join(str(found[k]) for k in keys)
+    return {k: str(found[k]) for k in keys}
 
 
 def split(parts: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -86,20 +95,73 @@ def _at(part: Any, month: date) -> list[Any]:
     return [(grain, first, month - timedelta(days=1)), (grain, month, last)]
 
 
+def _units(part: Any) -> list[Any]:
+    """A part cut at month ends (a run of days over many months), so that a change in one
+    month leaves the other months' sums in the cache."""
+    grain, first, last = part
+    if grain != "day":
+        return [part]
+    out = []
+    for m in months_between(first, last):
+        end = (m.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        out.append((grain, max(first, m), min(last, end)))
+    return out
+
+
+def combine(lists: Iterable[list[dict[str, Any]]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows summed by ``keys`` (counters added, histograms merged); the rows are taken over."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rows in lists:
+        for row in rows:
+            k = tuple(row[x] for x in keys)
+            into = out.get(k)
+            if into is None:
+                out[k] = row
+                continue
+            for name, value in row.items():
+                if name in keys:
+                    continue
+                if isinstance(value, dict):
+                    hist = into[name]
+                    for b, n in value.items():
+                        hist[b] = hist.get(b, 0) + n
+                else:
+                    into[name] += value
+    return list(out.values())
+
+
 def cached(
-    signature: str, parts: list[Any], compute: Callable[[list[Any]], list[dict[str, Any]]]
+    signature: str,
+    parts: list[Any],
+    compute: Callable[[list[Any]], list[dict[str, Any]]],
+    keys: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """``compute(parts)`` for closed ``parts``, from the cache while none of their months
-    changed. ``signature`` names everything else the result depends on (the query)."""
+    """``compute(parts)`` for closed ``parts`` (rows keyed by ``keys``), from the cache while
+    none of their months changed. ``signature`` names everything else the result depends on
+    (the query). Two levels: the whole period's rows, and each part's (a month, a week, a
+    month's days) so that after a late event in one month only that month is read again."""
     if not parts:
         return []
-    months = sorted({m for _g, first, last in parts for m in months_between(first, last)})
-    digest = hashlib.sha1(
-        f"{signature}|{parts!r}|{_versions(months)}".encode(), usedforsecurity=False
-    ).hexdigest()
-    key = f"{PREFIX}:sums:{digest}"
-    rows: list[dict[str, Any]] | None = cache.get(key)
-    if rows is None:
-        rows = compute(parts)
-        cache.set(key, rows, TTL)
+    units = [u for p in parts for u in _units(p)]
+    spans = {u: months_between(u[1], u[2]) for u in units}
+    months = sorted({m for ms in spans.values() for m in ms})
+    versions = _versions(months)
+    generation = versions[GENERATION]
+
+    def key(what: Any, ms: list[date]) -> str:
+        tokens = ":".join(versions[_month_key(m)] for m in ms)
+        text = f"{signature}|{what!r}|{generation}|{tokens}"
+        return f"{PREFIX}:sums:{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()}"
+
+    whole = key(parts, months)
+    rows: list[dict[str, Any]] | None = cache.get(whole)
+    if rows is not None:
+        return rows
+    unit_keys = {u: key(u, spans[u]) for u in units}
+    found = cache.get_many(list(unit_keys.values()))
+    fresh = {u: compute([u]) for u in units if unit_keys[u] not in found}
+    if fresh:
+        cache.set_many({unit_keys[u]: r for u, r in fresh.items()}, ttl())
+    rows = combine((found.get(unit_keys[u]) or fresh.get(u) or [] for u in units), keys)
+    cache.set(whole, rows, ttl())
     return rows

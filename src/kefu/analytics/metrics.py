@@ -213,6 +213,7 @@ def summed(
             signature,
             closed_parts,
             lambda ps: grouped(model.objects.filter(where, period_q(ps)), keys, counters, hists),
+            keys,
         )
     if open_parts:
         out += grouped(model.objects.filter(where, period_q(open_parts)), keys, counters, hists)

@@ -11,6 +11,7 @@ permanent refusals (5xx) fail at once, with the server's reason shown on the mes
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import smtplib
@@ -47,6 +48,7 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 SENDING_LEASE = timedelta(minutes=15)
 UNCERTAIN = "delivery uncertain: a previous attempt was interrupted; check before resending"
 MAX_REFERENCES = 20
+_KINDS = frozenset(OutboundEmail.Kind.values)
 
 _ADDRESS = re.compile(r"^[^\s@<>\"(),;:\\\[\]]+@[^\s@<>\"(),;:\\\[\]]+$")
 _MSGID = re.compile(r"^[^\s<>]+@[^\s<>]+$")
@@ -86,6 +88,7 @@ def bracketed(message_id: str) -> str:
     return f"<{bare}>" if _MSGID.match(bare) else ""
 
 
+@functools.lru_cache(maxsize=256)  # a handful of mailbox addresses, asked for every email
 def domain_of(address: str) -> str:
     return (parseaddr(address)[1].rpartition("@")[2] or "localhost").lower()
 
@@ -156,7 +159,7 @@ def outbox_row(
     auto_reply: bool = False,
 ) -> OutboundEmail:
     """The outbox row :func:`queue_email` writes, validated and not saved yet."""
-    if kind not in OutboundEmail.Kind.values:
+    if kind not in _KINDS:
         raise ValueError(f"unknown outbound email kind {kind!r}")
     if auto_reply and kind != OutboundEmail.Kind.ACKNOWLEDGMENT:
         raise ValueError("automatic replies are acknowledgments (kind 'ack')")

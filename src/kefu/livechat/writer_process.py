@@ -141,6 +141,13 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.db import connections
+
+    # One process, one batch at a time: its database connection is kept from batch to batch
+    # (a batch of a line or two paid for a new connection each time); one that failed or
+    # broke is still closed after its batch and opened afresh for the next.
+    for alias in connections:
+        connections[alias].settings_dict["CONN_MAX_AGE"] = None
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
     from kefu.core import realtime

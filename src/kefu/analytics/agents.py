@@ -50,50 +50,55 @@ def _where(f: Filters) -> Q:
     return q
 
 
-def _rows(where: Q, spans: list[tuple[date, date]]) -> list[dict[str, Any]]:
-    """Per (team, agent): what the facts add to the days inside ``spans``, for the columns
-    of a breakdown (``metrics.BREAKDOWN``): ``rollups._day_deltas`` cut down to them (a
-    test checks both give the same table)."""
+def _rows(where: Q, units: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """Per unit of the period (grain, first, last) and (team, agent): what the facts add to
+    its days, for the columns of a breakdown (``metrics.BREAKDOWN``): ``rollups._day_deltas``
+    cut down to them (a test checks both give the same table)."""
     within = Q(pk__in=[])
-    for first, last in spans:
+    for _g, first, last in units:
         within |= Q(created_day__range=(first, last)) | Q(resolved_day__range=(first, last))
 
-    def inside(day: date | None) -> bool:
-        return day is not None and any(first <= day <= last for first, last in spans)
+    def unit(day: date | None) -> Any:
+        if day is None:
+            return None
+        return next((u for u in units if u[1] <= day <= u[2]), None)
 
-    out: dict[tuple[int, int], dict[str, Any]] = {}
+    out: dict[Any, dict[tuple[int, int], dict[str, Any]]] = {u: {} for u in units}
+
+    def row(u: Any, team: int | None, agent: int | None) -> dict[str, Any]:
+        key = (team or 0, agent or 0)
+        found = out[u].get(key)
+        if found is None:
+            found = out[u][key] = {"team_id": key[0], "agent_id": key[1]}
+            found |= {c: 0 for c in COUNTERS} | {h: {} for h in HISTOGRAMS}
+        return found
+
     facts = ConversationFact.objects.filter(where, within).order_by().values_list(*FIELDS)
     for team, agent, created, resolved_day, first, nexts, sla, resolution, rating in facts:
-        key = (team or 0, agent or 0)
-        row = out.get(key)
-        if row is None:
-            row = out[key] = {"team_id": key[0], "agent_id": key[1]}
-            row |= {c: 0 for c in COUNTERS} | {h: {} for h in HISTOGRAMS}
-        if inside(created):
-            row["created"] += 1
+        if (u := unit(created)) is not None:
+            r = row(u, team, agent)
+            r["created"] += 1
             if first is not None:
-                _count(row["first_response_hist"], first)
+                _count(r["first_response_hist"], first)
             for m in nexts or ():
-                _count(row["next_response_hist"], m)
+                _count(r["next_response_hist"], m)
             if sla is not None:
-                row["sla_first_total"] += 1
-                row["sla_first_met"] += 1 if sla else 0
-        if inside(resolved_day):
-            row["resolved"] += 1
-            _count(row["resolution_hist"], resolution or 0)
-        if rating is not None and inside(resolved_day or created):
-            row["rated"] += 1
-            row["rated_good"] += 1 if rating >= GOOD_RATING else 0
-    return list(out.values())
+                r["sla_first_total"] += 1
+                r["sla_first_met"] += 1 if sla else 0
+        if (u := unit(resolved_day)) is not None:
+            r = row(u, team, agent)
+            r["resolved"] += 1
+            _count(r["resolution_hist"], resolution or 0)
+        if rating is not None and (u := unit(resolved_day or created)) is not None:
+            r = row(u, team, agent)
+            r["rated"] += 1
+            r["rated_good"] += 1 if rating >= GOOD_RATING else 0
+    return {u: list(rows.values()) for u, rows in out.items()}
 
 
 def _count(hist: dict[str, int], value: float) -> None:
     b = str(bucket(value))
     hist[b] = hist.get(b, 0) + 1
-
-
-def _spans(parts: list[Any]) -> list[tuple[date, date]]:
-    return [(first, last) for _g, first, last in parts]
 
 
 def agent_rows(f: Filters, parts: list[Any]) -> list[dict[str, Any]]:
@@ -107,9 +112,9 @@ def agent_rows(f: Filters, parts: list[Any]) -> list[dict[str, Any]]:
         out += closed.cached(
             f"agents|{sql}|{params!r}",
             closed_parts,
-            lambda ps: _rows(where, _spans(ps)),
+            lambda units: _rows(where, units),
             ("team_id", "agent_id"),
         )
     if open_parts:
-        out += _rows(where, _spans(open_parts))
+        out += [r for rows in _rows(where, open_parts).values() for r in rows]
     return out

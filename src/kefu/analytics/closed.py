@@ -130,16 +130,25 @@ def combine(lists: Iterable[list[dict[str, Any]]], keys: tuple[str, ...]) -> lis
     return list(out.values())
 
 
+def unit_of(units: list[Any], grain: str, day: date) -> Any:
+    """The unit (grain, first, last) holding a row of ``grain`` starting on ``day``."""
+    for u in units:
+        if u[0] == grain and u[1] <= day <= u[2]:
+            return u
+    return None
+
+
 def cached(
     signature: str,
     parts: list[Any],
-    compute: Callable[[list[Any]], list[dict[str, Any]]],
+    compute: Callable[[list[Any]], dict[Any, list[dict[str, Any]]]],
     keys: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """``compute(parts)`` for closed ``parts`` (rows keyed by ``keys``), from the cache while
-    none of their months changed. ``signature`` names everything else the result depends on
-    (the query). Two levels: the whole period's rows, and each part's (a month, a week, a
-    month's days) so that after a late event in one month only that month is read again."""
+    """The rows (keyed by ``keys``) of closed ``parts``, from the cache while none of their
+    months changed; ``compute(units)`` gives each unit's rows, in one pass for them all.
+    ``signature`` names everything else the result depends on (the query). Two levels: the
+    whole period's rows, and each unit's (a month, a week, a month's days), so that after a
+    late event in one month only that month is read again."""
     if not parts:
         return []
     units = [u for p in parts for u in _units(p)]
@@ -159,7 +168,8 @@ def cached(
         return rows
     unit_keys = {u: key(u, spans[u]) for u in units}
     found = cache.get_many(list(unit_keys.values()))
-    fresh = {u: compute([u]) for u in units if unit_keys[u] not in found}
+    missing = [u for u in units if unit_keys[u] not in found]
+    fresh = compute(missing) if missing else {}
     if fresh:
         cache.set_many({unit_keys[u]: r for u, r in fresh.items()}, ttl())
     rows = combine((found.get(unit_keys[u]) or fresh.get(u) or [] for u in units), keys)

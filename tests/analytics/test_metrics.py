@@ -243,3 +243,22 @@ def test_the_agents_table_honours_channel_kind_tier_and_tag(fixture, admin_user,
     tagged = agents(f"tag={Tag.objects.get(name='返修').pk}")[agent_x.pk]
     assert (tagged["created"], tagged["resolved"], tagged["frt_median"]) == (1, 1, 10)
     assert tagged["csat"] == 100.0
+
+
+def test_a_late_event_reads_again_only_its_month(fixture, admin_user, team_x, agent_x, commit):
+    from kefu.analytics.models import DailyRollup
+
+    _a, b, _c = fixture
+    feb = datetime(2026, 2, 10, 10, tzinfo=SH)
+    with commit():
+        play(
+            b.customer, team_x, agent_x, "email", feb, [("out", feb + timedelta(hours=1))],
+            status="solved", solved=feb + timedelta(hours=2),
+        )  # fmt: skip
+    two = Filters.from_params(QueryDict("period=custom&from=2026-02-01&to=2026-03-31"), admin_user)
+    assert report(two).figures["resolved"] == 3  # February's one and March's two: cached
+    DailyRollup.objects.filter(grain="month", tag_id=0).update(resolved=99)  # behind its back
+    with commit():
+        actions.set_status(b, actor=None, status="open")  # a late event in March
+    # February still from the cache (1); March read again (99 less B)
+    assert report(two).figures["resolved"] == 1 + 98

@@ -285,6 +285,33 @@ def test_an_estimate_that_finds_too_few_falls_back_to_fewer_words(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_sqlite_prefix_counts_come_from_the_vocabulary():
+    """Short prefixes have posting lists of their own and a prefix's count is the sum of its
+    words' counts (kb/0007): an upper bound, exact when no entry holds two of the words."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite index")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'kb_search_fts'")
+        assert "prefix='1 2'" in cursor.fetchone()[0]
+    passport = make_article("Passport check", "Bring it along.", language="en")
+    password = make_article("Password reset", "Reset it here.", language="en")
+    both = make_article("Passport and password", "Both of them.", language="en")
+    for i in range(6):  # 9 entries: the sum (4) is not above half the index
+        make_article(f"Other note {i}", "Nothing else.", language="en")
+    backend = kb._SQLITE
+    # "passport" and "password" are in 2 entries each; "pass"* in 3, summed as 4.
+    assert backend.count('"pass"*', 100) == 4
+    assert backend.count('"pass"*', 3) == 3
+    assert backend.count('"passw"*', 100) == 2
+    assert backend.count('"zz"*', 100) == 0
+    assert set(ids(kb.suggest("pass"))) == {passport.pk, password.pk, both.pk}
+    assert ids(kb.suggest("check pa"))[0] == passport.pk
+    assert set(ids(kb.suggest("p"))) == {passport.pk, password.pk, both.pk}
+
+
+@pytest.mark.django_db
 def test_postgres_search_index_has_no_pending_list():
     """Every search would read GIN's pending list of recent writes first (kb/0006)."""
     from django.db import connection
@@ -319,6 +346,19 @@ def test_suggest_matches_the_last_token_as_a_prefix():
     assert ids(kb.suggest("passw")) == [article.pk]
     assert ids(kb.suggest("how to reset pass")) == [article.pk]
     assert kb.suggest("zzzz") == []
+
+
+@pytest.mark.django_db
+def test_suggest_waits_for_a_second_letter_after_other_words():
+    article = make_article("Password reset", "Reset your password.", language="en")
+    # A lone last letter is a word only begun: the words before it make the suggestions.
+    assert ids(kb.suggest("reset x")) == [article.pk]
+    assert ids(kb.suggest("reset p")) == [article.pk]
+    # On its own it is still a prefix, as is a Chinese character after other words.
+    assert ids(kb.suggest("p")) == [article.pk]
+    assert kb.suggest("x") == []
+    refund = make_article("退款政策", "七天退款。")
+    assert ids(kb.suggest("政策 退")) == [refund.pk]
 
 
 # Permissions ---------------------------------------------------------------------------------

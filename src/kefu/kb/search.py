@@ -14,8 +14,10 @@ as terms quoted for the database, so no user input is ever read as FTS5 or tsque
 While the terms' matches fit ``CANDIDATE_BUDGET`` it is their OR; past it, :func:`_plan`
 narrows the candidates (see there) so a query costs about the same at 100,000 articles. The plan
 needs each term's document count: taken once per process (then kept ``DF_TTL``), on PostgreSQL
-read from ANALYZE's statistics for common words; combinations of words are counted on SQLite and
-estimated on PostgreSQL, whose ranked read caps its candidates instead.
+read from ANALYZE's statistics for common words, on SQLite summed from the index's vocabulary for
+a prefix; combinations of words are counted on SQLite and estimated on PostgreSQL, whose ranked
+read caps its candidates instead. SQLite's FTS table also indexes words' first one and two
+characters, so that a suggestion's short prefix reads one posting list, not one per word.
 """
 
 from __future__ import annotations

@@ -42,8 +42,14 @@ def insert(objs: Sequence[models.Model], using: str = DEFAULT_DB_ALIAS) -> None:
             if not group:
                 continue
             head, row, fields = _plan(model, db, returning)
+            plain = _plain_types(fields, db)
             values = [
-                [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields] for obj in group
+                [
+                    v if type(v) in kinds else f.get_db_prep_save(v, db)
+                    for f, kinds in zip(fields, plain, strict=True)
+                    for v in (f.pre_save(obj, True),)
+                ]
+                for obj in group
             ]
             if any(hasattr(v, "resolve_expression") for vs in values for v in vs):
                 model._default_manager.using(using).bulk_create(group)  # an expression: the ORM
@@ -109,3 +115,38 @@ def _plan(model: type[models.Model], db: Any, returning: bool) -> tuple[str, str
 
 def _returning(db: Any, meta: Any) -> str:
     return f" RETURNING {db.ops.quote_name(str(meta.pk.column))}"
+
+
+_TEXT_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.EmailField,
+    models.SlugField,
+    models.URLField,
+)
+
+
+def _plain_types(fields: list[Any], db: Any) -> list[tuple[type, ...]]:
+    """For each field, the value types ``get_db_prep_save`` returns unchanged (so need not be
+    called): ``str`` or None for Django's own text fields (``to_python`` returns a ``str`` as
+    it is), ``int`` or None for a foreign key to an automatic primary key where the backend
+    does not check such keys, None for dates and times."""
+    from django.db.backends.base.operations import BaseDatabaseOperations
+    from django.db.models.fields import AutoFieldMixin
+
+    plain_keys = type(db.ops).validate_autopk_value is BaseDatabaseOperations.validate_autopk_value
+    kinds: list[tuple[type, ...]] = []
+    for field in fields:
+        if type(field) in _TEXT_FIELDS:
+            kinds.append((str, type(None)))
+        elif (
+            type(field) is models.ForeignKey
+            and isinstance(field.target_field, AutoFieldMixin)
+            and plain_keys
+        ):
+            kinds.append((int, type(None)))
+        elif type(field) in (models.DateTimeField, models.DateField):
+            kinds.append((type(None),))
+        else:
+            kinds.append(())
+    return kinds

@@ -16,8 +16,8 @@ narrows the candidates (see there) so a query costs about the same at 100,000 ar
 needs each term's document count: taken once per process (then kept ``DF_TTL``), on PostgreSQL
 read from ANALYZE's statistics for common words, on SQLite summed from the index's vocabulary for
 a prefix; combinations of words are counted on SQLite and estimated on PostgreSQL, whose ranked
-read caps its candidates instead. SQLite's FTS table also indexes words' first one and two
-characters, so that a suggestion's short prefix reads one posting list, not one per word.
+read caps its candidates instead. SQLite's FTS table also indexes words' first characters, so
+that a suggestion's one-character prefix reads one posting list, not one per word.
 """
 
 from __future__ import annotations

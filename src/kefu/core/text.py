@@ -50,8 +50,8 @@ def _fold(sample: str) -> str:
     """``_t2s().convert(sample)`` for a run of CJK characters, without OpenCC's search when
     none of its phrases occurs in the sample (almost always): its phrase pass then matches
     nothing, and its character pass replaces each character that has an entry by that entry
-    (its first candidate), one by one. OpenCC's pure-Python search costs about 65 µs for a short email and 8 ms for
-    4,000 characters; this about 5 µs and 0.4 ms."""
+    (its first candidate), one by one. OpenCC's pure-Python search costs about 65 µs for a
+    short email and 8 ms for 4,000 characters; this about 5 µs and 0.4 ms."""
     tables = _fold_tables()
     converter = _t2s()
     if tables is None or converter.split_chars_re.search(sample):

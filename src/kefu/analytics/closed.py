@@ -8,6 +8,10 @@ sum is keyed by the versions of the months it covers, so it is never read after 
 A missing version (evicted) gets a new random one, never an old one. Entries also expire
 (``ttl``): with a per-process cache (no Redis) and workers in other processes, the versions
 those processes renew are not seen here, and this bounds how stale a sum can be (an hour).
+
+``warm`` computes the standard reports' sums before a manager asks (a task: after a rebuild,
+a minute after a late event renews a closed month, and on the first hourly slot of a day or,
+with the per-process cache, of every hour, its entries' lifetime).
 """
 
 from __future__ import annotations
@@ -60,12 +64,83 @@ def changed(days: Iterable[date]) -> None:
 
 
 def _renew(months: Iterable[date]) -> None:
+    months = list(months)
     cache.set_many({_month_key(m): secrets.token_hex(8) for m in months}, None)
+    if any(m < timezone.localdate().replace(day=1) for m in months):
+        schedule_warm(WARM_AFTER)  # a late event: the standard reports' sums again, soon
 
 
 def rebuilt() -> None:
     """Every rollup row was rewritten."""
-    transaction.on_commit(lambda: cache.set(GENERATION, secrets.token_hex(8), None), robust=True)
+
+    def renew() -> None:
+        cache.set(GENERATION, secrets.token_hex(8), None)
+        schedule_warm(0)
+
+    transaction.on_commit(renew, robust=True)
+
+
+WARM_AFTER = 60  # seconds: a burst of late events (a re-opened case's replies) makes one warm
+WARM_PENDING = f"{PREFIX}:warm-pending"
+
+
+def schedule_warm(delay: int) -> bool:
+    """Enqueue ``warm_closed`` to run in ``delay`` seconds, unless one is waiting already (it
+    clears the mark when it starts, so nothing renewed after that is missed). Not with the
+    tests' immediate backend: every standard report would be summed inline, in the commit."""
+    from kefu.analytics.tasks import warm_closed
+
+    if not warm_closed.get_backend().supports_defer:
+        return False
+    if not cache.add(WARM_PENDING, 1, delay + 600):
+        return False
+    try:
+        warm_closed.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue()
+    except Exception:
+        cache.delete(WARM_PENDING)
+        raise
+    return True
+
+
+def standard_filters(today: date | None = None) -> list[Any]:
+    """The manager dashboard's standard reports (``Filters``): every period it offers (7, 30,
+    90 days, 12 months) by each grain with no filter, and by its default grain for each team."""
+    from kefu.analytics.filters import GRAINS, PERIODS, Filters
+    from kefu.staff.models import Team
+
+    today = today or timezone.localdate()
+    teams = list(Team.objects.order_by("pk").values_list("pk", flat=True))
+    out = []
+    for period, days in PERIODS.items():
+        start = today - timedelta(days=days - 1)
+        default = "day" if days - 1 <= 62 else "week"  # as ``Filters.from_params``
+        for grain in (default, *(g for g in GRAINS if g != default)):
+            out.append(Filters(start=start, end=today, period=period, grain=grain))
+        for team in teams:
+            out.append(Filters(start=start, end=today, period=period, grain=default, team=team))
+    return out
+
+
+def warm(today: date | None = None) -> int:
+    """The closed months' sums of the standard reports, computed and cached (by the reports
+    themselves, so the keys are the ones a request reads); their per-month entries serve
+    filtered views too where the filters read the same rows. Returns the reports run."""
+    from kefu.analytics.metrics import report
+
+    cache.delete(WARM_PENDING)  # a change from now on schedules another warm
+    reports = standard_filters(today)
+    for f in reports:
+        report(f)
+    return len(reports)
+
+
+def warm_if_due() -> bool:
+    """The periodic warm: once a local day (a new month's closed month included) with a
+    shared cache, every hour (its entries' lifetime) with a per-process one."""
+    if not cache.add(f"{PREFIX}:warmed:{timezone.localdate().isoformat()}", 1, ttl() - 300):
+        return False
+    warm()
+    return True
 
 
 def _versions(months: list[date]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Background work: fact refreshes after events, periodic value and term jobs, weekly email."""
+"""Background work: fact refreshes after events, periodic value and term jobs, weekly email,
+the closed months' sums of the standard reports."""
 
 from __future__ import annotations
 
@@ -67,3 +68,22 @@ def weekly_summary() -> None:
     from kefu.analytics.summary import send_weekly_summary_if_due
 
     send_weekly_summary_if_due()
+
+
+@task()
+def warm_closed() -> None:
+    """The closed months' sums of the manager dashboard's standard reports, into the cache
+    (enqueued after a rebuild and, debounced, after a late event: ``closed.schedule_warm``)."""
+    from kefu.analytics.closed import warm
+
+    warm()
+
+
+@every(3600, "analytics.warm_closed")
+@task()
+def warm_closed_due() -> None:
+    """``warm_closed`` once a local day (a new month's first hour included), or every hour
+    with the per-process cache, whose entries last an hour."""
+    from kefu.analytics.closed import warm_if_due
+
+    warm_if_due()

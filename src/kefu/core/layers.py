@@ -129,6 +129,10 @@ async def _dispatch_from(
                 await task
 
 
+class SendOnly(RuntimeError):
+    """A forwarding layer was asked to receive or to own a channel: it only sends."""
+
+
 class ForwardingLayer(BaseChannelLayer):
     """The channel layer of a process without sockets whose parent has them (the chat writer
     process, :mod:`kefu.livechat.writer_process`): every send is handed to ``forward`` as
@@ -148,16 +152,16 @@ class ForwardingLayer(BaseChannelLayer):
         self.forward(("publish", group, message))
 
     async def group_add(self, group: str, channel: str) -> None:
-        raise NotImplementedError("a forwarding layer has no channels of its own")
+        raise SendOnly("a forwarding layer has no channels of its own")
 
     async def group_discard(self, group: str, channel: str) -> None:
         return None
 
     async def new_channel(self, prefix: str = "specific.") -> str:
-        raise NotImplementedError("a forwarding layer has no channels of its own")
+        raise SendOnly("a forwarding layer has no channels of its own")
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        raise NotImplementedError("a forwarding layer has no channels of its own")
+        raise SendOnly("a forwarding layer has no channels of its own")
 
     async def flush(self) -> None:
         return None

@@ -860,6 +860,16 @@ async def measure(
         children_cpu=children_cpu,
         closed_during=Counter(sockets.closed) - closed_before,
     )
+    if args.dump:
+        # Each line's send time (s since the window began) and delivery latency, to see when
+        # in a window the slow ones came.
+        rows = [
+            [round(at - started, 4), round(1000 * stats.latency[cid], 3)]
+            for cid, at in stats.sent.items()
+            if cid in stats.latency
+        ]
+        Path(args.dump).mkdir(parents=True, exist_ok=True)
+        (Path(args.dump) / f"{prefix.rstrip('-')}.json").write_text(json.dumps(rows))
     if stored is not None:
         phase.stored_cids = await asyncio.to_thread(stored, prefix)
         phase.stored = len(phase.stored_cids)
@@ -1318,6 +1328,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the kefu servers into DIR")
     parser.add_argument("--py-spy", help="path of py-spy (default: on PATH)")
     parser.add_argument("--debug", action="store_true", help="KEFU_DEBUG=1 (default 0)")
+    parser.add_argument("--dump", metavar="DIR", help="write each line's send time and latency")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
     parser.add_argument(
         "--src",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,10 @@ from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.layers import InMemoryChannelLayer as _ChannelsInMemoryLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer as _ChannelsPubSubLayer
+from channels_redis.pubsub import RedisPubSubLoopLayer as _ChannelsPubSubLoopLayer
+from channels_redis.pubsub import RedisSingleShardConnection
+from channels_redis.utils import _wrap_close, decode_hosts
 
 SWEEP_EVERY = 1.0  # seconds
 NEVER = 10 * 365 * 86400  # group memberships "expire" after ten years
@@ -165,3 +170,110 @@ class ForwardingLayer(BaseChannelLayer):
 
     async def flush(self) -> None:
         return None
+
+
+# The Redis layer ----------------------------------------------------------------------------
+
+ORIGIN_SIZE = 8  # bytes of the sending layer's id in front of every published message
+
+
+class _Shard(RedisSingleShardConnection):
+    """One Redis connection of :class:`RedisPubSubLoopLayer`, with publishes pipelined and a
+    process's own group messages not fanned out a second time.
+
+    channels_redis sends each publish alone and under the shard's lock: every frame waits for
+    the reply to the one before it, and under load that wait is the event loop's, not Redis's.
+    Here the publishes of one turn of the loop go out as one pipeline (in their order), and
+    those made while it is on its way go in the next one."""
+
+    def __init__(self, host: Any, channel_layer: Any) -> None:
+        super().__init__(host, channel_layer)
+        self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((channel, message, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="kefu-layer-publish")
+        await future
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                async with self._lock:
+                    self._ensure_redis()
+                    pipe = self._redis.pipeline(transaction=False)
+                    for channel, message, _ in batch:
+                        pipe.publish(channel, message)
+                    await pipe.execute()
+            except Exception as error:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    def _receive_message(self, message: Any) -> None:
+        if message is None:
+            return
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        layer = self.channel_layer
+        origin, data = data[:ORIGIN_SIZE], data[ORIGIN_SIZE:]
+        if name in layer.channels:
+            layer.channels[name].put_nowait(data)
+        elif origin != layer.origin:  # this layer's own members had it at once
+            for channel in layer.groups.get(name, ()):
+                queue = layer.channels.get(channel)
+                if queue is not None:
+                    queue.put_nowait(data)
+
+
+class RedisPubSubLoopLayer(_ChannelsPubSubLoopLayer):
+    """channels_redis's pub/sub layer of one event loop, with the members of a group in this
+    process served at once instead of through Redis and back, and a send to a channel of this
+    process put straight on its queue. Every message published carries this layer's id, so
+    that it is not handed to its local members a second time when Redis echoes it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origin = secrets.token_bytes(ORIGIN_SIZE)
+        self._shards = [_Shard(host, self) for host in decode_hosts(kwargs.get("hosts"))]
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        data = self.channel_layer.serialize(message)
+        queue = self.channels.get(channel)
+        if queue is not None:
+            queue.put_nowait(data)
+            return
+        await self._get_shard(channel).publish(channel, self.origin + data)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        group_channel = self._get_group_channel_name(group)
+        data = self.channel_layer.serialize(message)
+        for channel in self.groups.get(group_channel, ()):
+            queue = self.channels.get(channel)
+            if queue is not None:
+                queue.put_nowait(data)
+        await self._get_shard(group_channel).publish(group_channel, self.origin + data)
+
+
+class RedisPubSubChannelLayer(_ChannelsPubSubLayer):
+    """The Redis channel layer of several processes (``KEFU_REDIS_URL``): channels_redis's
+    pub/sub layer with the loop layer above. Every process must use this class (a message
+    starts with its sender's id)."""
+
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = self._layers[loop] = RedisPubSubLoopLayer(
+                *self._args, **self._kwargs, channel_layer=self
+            )
+            _wrap_close(self, loop)
+        return layer

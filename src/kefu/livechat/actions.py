@@ -352,12 +352,21 @@ def store_lines(lines: Sequence[Line]) -> list[Message | int | ChatError]:
         with translation.override(line.language or None):
             try:
                 check_line(states.get(line.session_id, ""), line.text)
-                if not _rate_ok(line.visitor_id):
-                    raise _rate_error()
             except ChatError as error:
                 results[i] = error
                 continue
         accepted[key] = i
+    # The rate limit, shared by every process, counts the batch's lines in one go.
+    limit, window = RATE_LIMIT
+    counted = list(accepted.items())
+    within = ratelimit.hit_many(
+        "chat-msg", [str(lines[i].visitor_id) for _, i in counted], limit, window
+    )
+    for (key, i), ok in zip(counted, within, strict=True):
+        if not ok:
+            with translation.override(lines[i].language or None):
+                results[i] = _rate_error()
+            del accepted[key]
     order = list(accepted.values())
     new: list[Message] = []
     try:

@@ -4,22 +4,13 @@ and in a real Redis (the cache of several processes)."""
 from __future__ import annotations
 
 import secrets
-import socket
 
 import pytest
 from django.core.cache import caches
 from django.test import override_settings
 
 from kefu.core import ratelimit
-
-
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
+from tests.core.services import redis_up
 
 REDIS_CACHE = {
     "default": {

@@ -119,3 +119,18 @@ def test_supervisor_live_tiles(world, team_x):
     assert r.context["tiles"]["queue"] == 5
     r = client_for(boss).get("/analytics/tiles")
     assert b'data-tile="queue">5<' in r.content
+
+
+def test_missed_chats_tile_without_any_chat_wait_says_so(world, admin_user):
+    """The world has email conversations only: no chat waited, so no median to show."""
+    from django.utils import translation
+
+    r = client_for(admin_user).get("/analytics/?period=7d")
+    assert r.context["fig"]["chat_wait_median"] is None
+    page = r.content.decode()  # the default language: simplified Chinese
+    assert "暂无等待时间" in page
+    assert "等待中位数 — 秒" not in page  # was "wait median — s"
+    with translation.override("en"):
+        assert translation.gettext("no wait times yet") == "no wait times yet"
+    with translation.override("zh-hant"):
+        assert translation.gettext("no wait times yet") == "暫無等待時間"

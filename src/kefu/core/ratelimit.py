@@ -16,29 +16,32 @@ def _key(scope: str, ident: str, window: int) -> str:
 
 def hit(scope: str, ident: str, limit: int, window: int) -> bool:
     """Count one attempt; return True while the caller is within ``limit`` per ``window``."""
-    key = _key(scope, ident, window)
-    cache.add(key, 0, timeout=window + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=window + 1)
-        count = 1
-    return count <= limit
+    return hit_many(scope, [ident], limit, window)[0]
 
 
 def hit_many(scope: str, idents: list[str], limit: int, window: int) -> list[bool]:
-    """:func:`hit` for each of ``idents`` in turn (one may come several times), in one round
-    trip when the cache is Redis (the chat writer counts a whole batch of lines at once)."""
+    """:func:`hit` for each of ``idents`` in turn (one may come several times): on Redis one
+    round trip for them all (the chat writer counts a whole batch of lines at once)."""
+    keys = [_key(scope, ident, window) for ident in idents]
     backend = caches["default"]
-    if not idents or not isinstance(backend, RedisCache):
-        return [hit(scope, ident, limit, window) for ident in idents]
-    keys = [backend.make_and_validate_key(_key(scope, ident, window)) for ident in idents]
+    if not isinstance(backend, RedisCache):
+        return [_count(key, window) <= limit for key in keys]
     with backend._cache.get_client(write=True).pipeline(transaction=False) as pipe:
         for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, window + 1, nx=True)  # as add(): the window's first hit sets it
-        replies = pipe.execute()
+            made = backend.make_and_validate_key(key)
+            pipe.incr(made)
+            pipe.expire(made, window + 1, nx=True)  # the window's first hit sets its expiry
+        replies = pipe.execute() if keys else []
     return [count <= limit for count in replies[::2]]
+
+
+def _count(key: str, window: int) -> int:
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=window + 1)
+        return 1
 
 
 def exceeded(scope: str, ident: str, limit: int, window: int) -> bool:

@@ -330,6 +330,7 @@ def serve_kefu(port: int, what_ifs: list[str]) -> None:
 
     if "persistent-db" in what_ifs:
         kefu_settings.DATABASES["default"]["CONN_MAX_AGE"] = None
+        kefu_settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
     django.setup()
     if "lean-layer" in what_ifs:
         from channels.layers import InMemoryChannelLayer

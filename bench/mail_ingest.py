@@ -797,9 +797,9 @@ def child(args: argparse.Namespace) -> int:
     if not args.no_gc_freeze:
         # What kefu's server process does once started (kefu.cli): Django, the apps and their
         # caches stay for the life of the process, so full collections need not walk them.
-        from kefu.cli import _settle_garbage_collector
+        from kefu.core.webprocess import settle
 
-        _settle_garbage_collector()
+        settle()
     planned = len(rows)
     marks = sorted({m for m in CHECKPOINTS if m < len(rows)} | {len(rows)})
     # tracemalloc triples the time of this code, so it only watches the ``window`` messages

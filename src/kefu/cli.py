@@ -91,13 +91,15 @@ def _start_background(scheduler: bool = True) -> tuple[threading.Event, list[thr
 def serve(host: str, port: int, web_only: bool = False) -> None:
     import uvicorn
 
-    from kefu.core import realtime
+    from kefu.core import realtime, webprocess
 
     stop = None
     if not web_only:
         stop, _ = _start_background()
 
     class Server(uvicorn.Server):
+        collector: Any = None  # the garbage collection task (kefu.core.webprocess)
+
         async def startup(self, sockets: Any = None) -> None:
             import asyncio
 
@@ -105,7 +107,8 @@ def serve(host: str, port: int, web_only: bool = False) -> None:
 
             realtime.set_server_loop(asyncio.get_running_loop())
             lines.use_writer_process()  # chat lines stored beside the sockets, not among them
-            _settle_garbage_collector()
+            webprocess.prepare()
+            self.collector = asyncio.create_task(webprocess.keep_pauses_short())
             await super().startup(sockets=sockets)
 
     config = uvicorn.Config(
@@ -122,24 +125,6 @@ def serve(host: str, port: int, web_only: bool = False) -> None:
     finally:
         if stop is not None:
             stop.set()
-
-
-def _settle_garbage_collector() -> None:
-    """Everything loaded at start-up (Django, the apps, templates) stays for the life of the
-    process: out of the collector's sight (``gc.freeze``), so that a full collection, which
-    stops every socket of the process while it runs, walks only what serving created. The
-    young generation keeps Python's threshold: a higher one (20,000) made each young
-    collection a pause of 2 ms or more under the chat benchmark's 1,050 sockets.
-
-    Freezing again every few seconds while serving was tried: it removed the full collections
-    of 130-150 ms that stop a thousand sockets, but it also froze database connections that
-    only the collector closes (persistent connections under ASGI belong to each request's
-    context), and PostgreSQL ran out of connections. That waits for pooled connections
-    (docs/benchmarks.md, live chat)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
 
 
 def _has_sansio() -> bool:
@@ -191,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
         if command == "worker":
-            _settle_garbage_collector()  # as the server does: start-up's objects stay
+            from kefu.core import webprocess
+
+            webprocess.settle()  # as the server does: start-up's objects stay
             stop, threads = _start_background(scheduler=not args.no_scheduler)
             try:
                 threads[0].join()

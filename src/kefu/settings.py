@@ -128,6 +128,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # PostgreSQL: a pool per process (psycopg_pool), as Django advises under ASGI, where every
+    # HTTP request runs in a thread of its own and a kept connection would outlive it, open
+    # until Python's garbage collector finds it. A connection goes back to the pool at the end
+    # of each request (and of each database call of a socket); a process never holds more
+    # than KEFU_DB_POOL_SIZE, and one that waits longer than 10 s for one gets an error.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(env("DB_POOL_SIZE", "10")),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")

@@ -157,9 +157,11 @@ def main() -> None:
 
     # One process, one batch at a time: its database connection is kept from batch to batch
     # (a batch of a line or two paid for a new connection each time); one that failed or
-    # broke is still closed after its batch and opened afresh for the next.
+    # broke is still closed after its batch and opened afresh for the next. One thread needs
+    # no pool (PostgreSQL's web processes have one).
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = None
+        connections[alias].settings_dict.get("OPTIONS", {}).pop("pool", None)
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
     from kefu.core import realtime

@@ -1,0 +1,101 @@
+"""What a long-running web process does that a test or a command does not.
+
+**Database connections end with their request.** Django's ASGI handler runs every HTTP request
+in a thread of its own (``ThreadSensitiveContext``), and Django keeps a connection per thread.
+A connection kept for reuse (``CONN_MAX_AGE``) would outlive its thread, unreachable, open
+until Python's garbage collector found it: one web process held 15–69 PostgreSQL connections
+while a thousand chat visitors signed up. So, at the end of each request, the request thread's
+connections are closed (PostgreSQL: given back to the process's pool). The sockets' database
+calls all run on one shared thread, whose connection is kept.
+
+**Garbage collection does not stop every socket at once.** CPython's full collection walks
+every object the process holds, and nothing else runs while it does. A web process with a
+thousand chat sockets holds a million objects or so: the full collection Python starts on its
+own, whenever the long-lived objects have grown by a quarter, stopped every socket for
+130–150 ms, in the middle of conversations (the chat benchmark's worst delays were all one such
+pause). So the web server keeps what has lived a while out of the collector's sight
+(``gc.freeze``): everything loaded at start-up, then, every :data:`FREEZE_EVERY` seconds, what
+survived a young collection since. Python's own collections then walk only recent objects and
+stay short. A frozen object that dies by reference counting is freed as usual; only a frozen
+cycle of garbage (a closed socket's tasks, say) waits for the reclaim: everything is unfrozen
+and collected in one full collection, the one long pause, and frozen again. A reclaim comes
+every :data:`RECLAIM_EVERY` seconds, or sooner once the frozen objects have grown by half
+(:data:`RECLAIM_GROWTH`) since the last one, so that memory stays bounded under any load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+FREEZE_EVERY = 10.0  # seconds
+RECLAIM_EVERY = 1800.0  # seconds
+RECLAIM_GROWTH = 1.5  # frozen objects, relative to just after the last reclaim
+
+
+def close_request_connections(**kwargs: Any) -> None:
+    """``request_finished`` receiver: close this (request) thread's database connections."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+
+
+def prepare() -> None:
+    """Once, as the web server starts: request connections closed at the request's end, and
+    what start-up loaded frozen."""
+    from django.core.signals import request_finished
+
+    request_finished.connect(close_request_connections, dispatch_uid="kefu-request-connections")
+    settle()
+
+
+def settle() -> None:
+    """At start-up: collect once, then freeze what start-up loaded."""
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_survivors() -> None:
+    """Collect the young generations and freeze whatever is left."""
+    gc.collect(1)
+    gc.freeze()
+
+
+def reclaim() -> int:
+    """Unfreeze everything, collect it all (one full pause), freeze the survivors again."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    found = gc.collect()
+    gc.freeze()
+    logger.info(
+        "full garbage collection: %d unreachable objects, %d kept, %.0f ms",
+        found,
+        gc.get_freeze_count(),
+        1000 * (time.perf_counter() - started),
+    )
+    return found
+
+
+async def keep_pauses_short(
+    freeze_every: float = FREEZE_EVERY,
+    reclaim_every: float = RECLAIM_EVERY,
+    growth: float = RECLAIM_GROWTH,
+) -> None:
+    """Run for the life of the web server's event loop."""
+    loop = asyncio.get_running_loop()
+    reclaimed = loop.time()
+    baseline = gc.get_freeze_count()
+    while True:
+        await asyncio.sleep(freeze_every)
+        if loop.time() - reclaimed >= reclaim_every or gc.get_freeze_count() > growth * baseline:
+            reclaim()
+            reclaimed = loop.time()
+            baseline = gc.get_freeze_count()
+        else:
+            freeze_survivors()

@@ -15,6 +15,7 @@ from django.urls import path  # noqa: E402
 
 from kefu.care.routing import websocket_urlpatterns as care_urlpatterns  # noqa: E402
 from kefu.conversations.routing import websocket_urlpatterns  # noqa: E402
+from kefu.core.webprocess import counting_closed_sockets  # noqa: E402
 from kefu.livechat.sockets import websocket_urlpatterns as visitor_urlpatterns  # noqa: E402
 
 # Agents' sockets: same-site only, with the session. Visitors' sockets check the Origin
@@ -22,16 +23,19 @@ from kefu.livechat.sockets import websocket_urlpatterns as visitor_urlpatterns  
 application = ProtocolTypeRouter(
     {
         "http": django_asgi,
-        "websocket": URLRouter(
-            [
-                *visitor_urlpatterns,
-                *(
-                    path(
-                        str(p.pattern), AllowedHostsOriginValidator(AuthMiddlewareStack(p.callback))
-                    )
-                    for p in [*websocket_urlpatterns, *care_urlpatterns]
-                ),
-            ]
+        "websocket": counting_closed_sockets(
+            URLRouter(
+                [
+                    *visitor_urlpatterns,
+                    *(
+                        path(
+                            str(p.pattern),
+                            AllowedHostsOriginValidator(AuthMiddlewareStack(p.callback)),
+                        )
+                        for p in [*websocket_urlpatterns, *care_urlpatterns]
+                    ),
+                ]
+            )
         ),
     }
 )

@@ -63,21 +63,26 @@ def test_the_server_loop_freezes_survivors_and_reclaims_on_its_own() -> None:
     assert freed
 
 
-def test_growth_of_the_frozen_objects_brings_the_reclaim_forward(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_closed_sockets_bring_the_reclaim_forward(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="kefu.core.webprocess")
 
-    async def scenario() -> tuple[bool, int]:
-        webprocess.settle()
-        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 3600, growth=1.1))
+    async def app(scope: object, receive: object, send: object) -> None:
+        pass
+
+    counted = webprocess.counting_closed_sockets(app)
+
+    async def scenario() -> tuple[bool, bool]:
+        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 3600, 3))
+        grown = [Node() for _ in range(100_000)]  # growth alone brings no reclaim
         await asyncio.sleep(0.05)
         quiet = "full garbage collection" not in caplog.text
-        grown = [Node() for _ in range(gc.get_freeze_count() // 4)]  # a quarter more
-        await asyncio.sleep(0.1)
+        for _ in range(3):
+            await counted({"type": "websocket"}, None, None)
+        await asyncio.sleep(0.05)
         task.cancel()
-        return quiet, len(grown)
+        del grown
+        return quiet, "full garbage collection" in caplog.text
 
-    quiet, _ = asyncio.run(scenario())
-    assert quiet  # no reclaim while nothing grew
-    assert "full garbage collection" in caplog.text  # long before the hour
+    quiet, reclaimed = asyncio.run(scenario())
+    assert quiet  # while no socket closed
+    assert reclaimed  # three closed sockets, long before the hour

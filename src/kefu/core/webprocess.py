@@ -17,10 +17,14 @@ pause). So the web server keeps what has lived a while out of the collector's si
 (``gc.freeze``): everything loaded at start-up, then, every :data:`FREEZE_EVERY` seconds, what
 survived a young collection since. Python's own collections then walk only recent objects and
 stay short. A frozen object that dies by reference counting is freed as usual; only a frozen
-cycle of garbage (a closed socket's tasks, say) waits for the reclaim: everything is unfrozen
-and collected in one full collection, the one long pause, and frozen again. A reclaim comes
-every :data:`RECLAIM_EVERY` seconds, or sooner once the frozen objects have grown by half
-(:data:`RECLAIM_GROWTH`) since the last one, so that memory stays bounded under any load.
+cycle of garbage (a closed socket's objects, say) waits for the reclaim: everything is
+unfrozen and collected in one full collection, the one long pause, and frozen again. A reclaim
+comes every :data:`RECLAIM_EVERY` seconds, or sooner once :data:`RECLAIM_AFTER_CLOSED` sockets
+have closed since the last one (a socket that lived past a freeze leaves its objects frozen
+when it closes, some 90 KiB each), so that memory stays bounded however many chats come and
+go. Growth of the frozen objects is not a trigger: a process taking on a thousand sockets grows
+tenfold from its start-up size, and reclaiming on growth paused every socket in the middle of
+that (320 ms, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 FREEZE_EVERY = 10.0  # seconds
 RECLAIM_EVERY = 1800.0  # seconds
-RECLAIM_GROWTH = 1.5  # frozen objects, relative to just after the last reclaim
+RECLAIM_AFTER_CLOSED = 500  # sockets closed since the last reclaim
+
+_sockets_closed = 0
 
 
 def close_request_connections(**kwargs: Any) -> None:
@@ -82,20 +88,39 @@ def reclaim() -> int:
     return found
 
 
+def socket_closed() -> None:
+    """Count a websocket that has ended (on the server's event loop)."""
+    global _sockets_closed
+    _sockets_closed += 1
+
+
+def counting_closed_sockets(app: Any) -> Any:
+    """ASGI wrapper: every websocket connection that ends is counted for the reclaim."""
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            socket_closed()
+
+    return counted
+
+
 async def keep_pauses_short(
     freeze_every: float = FREEZE_EVERY,
     reclaim_every: float = RECLAIM_EVERY,
-    growth: float = RECLAIM_GROWTH,
+    reclaim_after_closed: int = RECLAIM_AFTER_CLOSED,
 ) -> None:
     """Run for the life of the web server's event loop."""
     loop = asyncio.get_running_loop()
-    reclaimed = loop.time()
-    baseline = gc.get_freeze_count()
+    reclaimed, closed = loop.time(), _sockets_closed
     while True:
         await asyncio.sleep(freeze_every)
-        if loop.time() - reclaimed >= reclaim_every or gc.get_freeze_count() > growth * baseline:
+        if (
+            loop.time() - reclaimed >= reclaim_every
+            or _sockets_closed - closed >= reclaim_after_closed
+        ):
             reclaim()
-            reclaimed = loop.time()
-            baseline = gc.get_freeze_count()
+            reclaimed, closed = loop.time(), _sockets_closed
         else:
             freeze_survivors()

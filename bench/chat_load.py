@@ -391,16 +391,30 @@ def serve_kefu(port: int, what_ifs: list[str]) -> None:
     if "gc-log" in what_ifs:
         import gc
 
-        started = [0.0]
+        started = [0.0, 0.0, 0]
 
         def timed(phase: str, info: dict[str, Any]) -> None:
             if phase == "start":
-                started[0] = time.perf_counter()
+                young = len(gc.get_objects(1)) if info["generation"] == 1 else 0
+                if os.environ.get("GC_CENSUS") and info["generation"] == 1:
+                    weight: Counter[str] = Counter()
+                    for g in (0, 1):
+                        for o in gc.get_objects(g):
+                            weight[type(o).__qualname__] += 1
+                    print(f"gc census: {weight.most_common(8)}", flush=True)
+                started[:] = [time.perf_counter(), time.thread_time(), young]
                 return
             took = time.perf_counter() - started[0]
             pauses.append((info["generation"], took))
             if took >= 0.002:
-                print(f"gc: generation {info['generation']} {1000 * took:.1f} ms", flush=True)
+                # CPU time beside the wall time: a pause longer than its CPU time was the
+                # process waiting for a core, not the collector working.
+                print(
+                    f"gc: generation {info['generation']} {1000 * took:.1f} ms at "
+                    f"{time.time():.3f} (CPU {1000 * (time.thread_time() - started[1]):.1f} ms, "
+                    f"{started[2]} objects in generation 1, {info['collected']} collected)",
+                    flush=True,
+                )
 
         gc.callbacks.append(timed)
     from kefu import cli
@@ -805,6 +819,7 @@ async def measure(
     machine_before = machine_busy_seconds()
     spies = profile(args.duration) if profile else []
     started = time.perf_counter()
+    started_wall = time.time()
     t0 = loop.time()
     for k in range(total):
         due = t0 + k / rate
@@ -871,6 +886,8 @@ async def measure(
         ]
         Path(args.dump).mkdir(parents=True, exist_ok=True)
         (Path(args.dump) / f"{prefix.rstrip('-')}.json").write_text(json.dumps(rows))
+        # The window's start on the wall clock, to match the servers' ``gc-log`` lines.
+        (Path(args.dump) / f"{prefix.rstrip('-')}.start").write_text(f"{started_wall:.3f}\n")
     if stored is not None:
         phase.stored_cids = await asyncio.to_thread(stored, prefix)
         phase.stored = len(phase.stored_cids)
@@ -1085,7 +1102,7 @@ class Bench:
             if line.startswith("gc summary"):
                 print(f"  {server.name}: {line}", file=sys.stderr)
             elif line.startswith("gc: generation "):
-                generation, took = int(line.split()[2]), float(line.split()[3])
+                generation, took = int(line.split()[2]), float(line.split()[3])  # ms
                 pauses[generation] += 1
                 longest[generation] = max(longest.get(generation, 0.0), took)
         for generation, count in sorted(pauses.items()):

@@ -15,16 +15,16 @@ from django.urls import path  # noqa: E402
 
 from kefu.care.routing import websocket_urlpatterns as care_urlpatterns  # noqa: E402
 from kefu.conversations.routing import websocket_urlpatterns  # noqa: E402
-from kefu.core.webprocess import counting_closed_sockets  # noqa: E402
+from kefu.core.webprocess import watching  # noqa: E402
 from kefu.livechat.sockets import websocket_urlpatterns as visitor_urlpatterns  # noqa: E402
 
 # Agents' sockets: same-site only, with the session. Visitors' sockets check the Origin
 # against their widget's sites themselves and carry no cookies.
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi,
-        "websocket": counting_closed_sockets(
-            URLRouter(
+application = watching(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi,
+            "websocket": URLRouter(
                 [
                     *visitor_urlpatterns,
                     *(
@@ -35,7 +35,7 @@ application = ProtocolTypeRouter(
                         for p in [*websocket_urlpatterns, *care_urlpatterns]
                     ),
                 ]
-            )
-        ),
-    }
+            ),
+        }
+    )
 )

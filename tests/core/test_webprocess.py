@@ -47,7 +47,7 @@ def test_young_garbage_is_collected_not_frozen() -> None:
 
 def test_the_server_loop_freezes_survivors_and_reclaims_on_its_own() -> None:
     async def scenario() -> tuple[bool, bool]:
-        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 0.2))
+        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 0.01, 0.2))
         node = Node()
         alive = weakref.ref(node)
         await asyncio.sleep(0.05)  # frozen meanwhile
@@ -69,10 +69,10 @@ def test_closed_sockets_bring_the_reclaim_forward(caplog: pytest.LogCaptureFixtu
     async def app(scope: object, receive: object, send: object) -> None:
         pass
 
-    counted = webprocess.counting_closed_sockets(app)
+    counted = webprocess.watching(app)
 
     async def scenario() -> tuple[bool, bool]:
-        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 3600, 3))
+        task = asyncio.create_task(webprocess.keep_pauses_short(0.01, 0.01, 3600, 3))
         grown = [Node() for _ in range(100_000)]  # growth alone brings no reclaim
         await asyncio.sleep(0.05)
         quiet = "full garbage collection" not in caplog.text
@@ -86,3 +86,30 @@ def test_closed_sockets_bring_the_reclaim_forward(caplog: pytest.LogCaptureFixtu
     quiet, reclaimed = asyncio.run(scenario())
     assert quiet  # while no socket closed
     assert reclaimed  # three closed sockets, long before the hour
+
+
+def test_young_survivors_are_frozen_unless_a_request_is_being_served() -> None:
+    gc.callbacks.append(webprocess.freeze_after_young_collection)
+    try:
+        node = Node()
+        before = gc.get_freeze_count()
+        gc.collect(0)
+        assert gc.get_freeze_count() > before  # the survivors, ``node`` among them
+
+        during: list[bool] = []
+
+        async def view(scope: object, receive: object, send: object) -> None:
+            frozen = gc.get_freeze_count()
+            objects = [Node() for _ in range(10)]
+            gc.collect(0)
+            during.append(gc.get_freeze_count() == frozen)  # not frozen mid-request
+            del objects
+
+        asyncio.run(webprocess.watching(view)({"type": "http"}, None, None))
+        assert during == [True]
+        assert not webprocess.quiet()  # the request's garbage waits for a collection
+        gc.collect(0)
+        assert webprocess.quiet()
+        del node
+    finally:
+        gc.callbacks.remove(webprocess.freeze_after_young_collection)

@@ -396,12 +396,6 @@ def serve_kefu(port: int, what_ifs: list[str]) -> None:
         def timed(phase: str, info: dict[str, Any]) -> None:
             if phase == "start":
                 young = len(gc.get_objects(1)) if info["generation"] == 1 else 0
-                if os.environ.get("GC_CENSUS") and info["generation"] == 1:
-                    weight: Counter[str] = Counter()
-                    for g in (0, 1):
-                        for o in gc.get_objects(g):
-                            weight[type(o).__qualname__] += 1
-                    print(f"gc census: {weight.most_common(8)}", flush=True)
                 started[:] = [time.perf_counter(), time.thread_time(), young]
                 return
             took = time.perf_counter() - started[0]

@@ -1,7 +1,8 @@
 """Live-chat load: visitor → agent delivery latency on kefu, against a bare websockets relay.
 
     .venv/bin/python bench/chat_load.py [--visitors 1000] [--agents 50] [--rate 200[,…]]
-        [--duration 30] [--modes memory,redis,bare] [--db sqlite|postgres] [--profile DIR]
+        [--duration 30] [--modes memory,redis,bare[,bare-redis]] [--db sqlite|postgres]
+        [--profile DIR]
         [--what-if NAME …] [--src DIR]
 
 Everything runs on loopback. The bench makes a throwaway data directory and database (a
@@ -17,6 +18,11 @@ Then, for each mode:
             channel layer): the agents on the first, the visitors split between both;
 ``bare``    the floor: a relay written with the ``websockets`` library alone (in a subprocess,
             on uvloop like uvicorn), same frames, each visitor tied round-robin to one agent.
+``bare-redis`` (informative, not in the default modes) the floor of the two-process set-up:
+            two such relays with the agents on the first and the visitors split between
+            both, the second's lines reaching the agents through one Redis pub/sub channel
+            (redis-py with hiredis, one ``PUBLISH`` a line); its ratio to ``bare`` is what the
+            extra process and the Redis hop cost before any kefu code runs.
 
 Set-up (not measured): the agents open ``/ws/workspace/``; each visitor POSTs
 ``/chat/w/<key>/session`` then ``/chat/w/<key>/start`` (once, in the first kefu mode; later
@@ -235,10 +241,31 @@ def serve_relay(port: int) -> None:
 
     agents: list[ServerConnection] = []
     counters = {"visitors": 0, "message": 0}
+    # bare-redis: a relay without agents publishes its lines; the one with them forwards them.
+    redis_url, channel = os.environ.get("CHAT_LOAD_RELAY_REDIS"), "chat-load-relay"
+    publisher: Any = None
+    background: list[asyncio.Task[None]] = []
+
+    async def forward(conversation: int, frame: str) -> None:
+        if agents:
+            with contextlib.suppress(Exception):
+                await agents[(conversation - 1) % len(agents)].send(frame)
+        elif publisher is not None:
+            await publisher.publish(channel, json.dumps([conversation, frame]))
+
+    async def subscribe() -> None:
+        assert redis_url
+        import redis.asyncio as aioredis
+
+        pubsub = aioredis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+        async for item in pubsub.listen():
+            conversation, frame = json.loads(item["data"])
+            if agents:  # never published again
+                await forward(conversation, frame)
 
     async def visitor(ws: ServerConnection) -> None:
         conversation = counters["visitors"] = counters["visitors"] + 1
-        agent = agents[(conversation - 1) % len(agents)] if agents else None
         async for raw in ws:
             try:
                 frame = json.loads(raw)
@@ -259,13 +286,10 @@ def serve_relay(port: int) -> None:
                     "at": dt.datetime.now(dt.UTC).isoformat(),
                     "attachments": [],
                 }
-                if agent is not None:
-                    with contextlib.suppress(Exception):
-                        await agent.send(
-                            json.dumps(
-                                {"op": "chat", "conversation": conversation, "message": message}
-                            )
-                        )
+                await forward(
+                    conversation,
+                    json.dumps({"op": "chat", "conversation": conversation, "message": message}),
+                )
                 await ws.send(json.dumps({"op": "ack", "cid": message["cid"], "id": message["id"]}))
                 await ws.send(json.dumps({"op": "msg", "message": message}))
             elif op == "hello":
@@ -288,8 +312,14 @@ def serve_relay(port: int) -> None:
             await visitor(ws)
 
     async def main() -> None:
+        nonlocal publisher
         deflate = os.environ.get("CHAT_LOAD_RELAY_DEFLATE", "1") == "1"
         options: dict[str, Any] = {} if deflate else {"compression": None}
+        if redis_url:
+            import redis.asyncio as aioredis
+
+            publisher = aioredis.Redis.from_url(redis_url)
+            background.append(asyncio.create_task(subscribe()))
         async with serve(handler, "127.0.0.1", port, max_size=2**16, **options):
             print(f"relay listening on {port}", flush=True)
             await asyncio.Future()
@@ -1060,32 +1090,55 @@ class Bench:
             self.check_log(first)
             self.check_log(second)
 
-    async def bare(self) -> list[Phase]:
+    async def start_relay(self, name: str, extra: dict[str, str]) -> tuple[Any, int]:
         port = free_port()
-        log = self.data_dir / "relay.log"
+        log = self.data_dir / f"{name}.log"
+        env = {**os.environ, "CHAT_LOAD_RELAY_DEFLATE": "0" if self.no_deflate else "1", **extra}
         process = self.processes.start(
-            [sys.executable, __file__, "--serve-relay", str(port)],
-            {**os.environ, "CHAT_LOAD_RELAY_DEFLATE": "0" if self.no_deflate else "1"},
-            log,
+            [sys.executable, __file__, "--serve-relay", str(port)], env, log
         )
         deadline = time.monotonic() + 20
         while "listening" not in log.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"relay did not start: {log.read_text()[-2000:]}")
             await asyncio.sleep(0.1)
-        base = f"ws://127.0.0.1:{port}"
-        origin = f"http://127.0.0.1:{port}"
-        endpoint = Endpoint(
-            agent_urls=[f"{base}/agent"] * self.args.agents,
+        return process, port
+
+    def relay_endpoint(self, agent_port: int, visitor_ports: list[int]) -> Endpoint:
+        agent = f"ws://127.0.0.1:{agent_port}/agent"
+        return Endpoint(
+            agent_urls=[agent] * self.args.agents,
             agent_headers=[{} for _ in range(self.args.agents)],
-            visitor_urls=[f"{base}/visitor"] * self.args.visitors,
-            origins=[origin] * self.args.visitors,
-            agent_origin=origin,
+            visitor_urls=[
+                f"ws://127.0.0.1:{visitor_ports[i % len(visitor_ports)]}/visitor"
+                for i in range(self.args.visitors)
+            ],
+            origins=[
+                f"http://127.0.0.1:{visitor_ports[i % len(visitor_ports)]}"
+                for i in range(self.args.visitors)
+            ],
+            agent_origin=f"http://127.0.0.1:{agent_port}",
         )
+
+    async def bare(self) -> list[Phase]:
+        process, port = await self.start_relay("relay", {})
         try:
+            endpoint = self.relay_endpoint(port, [port])
             return await self.windows("bare", endpoint, {"relay": process.pid})
         finally:
             self.processes.stop(process)
+
+    async def bare_redis(self) -> list[Phase]:
+        extra = {"CHAT_LOAD_RELAY_REDIS": self.args.redis_url}
+        first, first_port = await self.start_relay("relay-A", extra)
+        second, second_port = await self.start_relay("relay-B", extra)
+        try:
+            endpoint = self.relay_endpoint(first_port, [first_port, second_port])
+            pids = {"relay-A": first.pid, "relay-B": second.pid}
+            return await self.windows("bare-redis", endpoint, pids)
+        finally:
+            self.processes.stop(first)
+            self.processes.stop(second)
 
     def check_log(self, server: Server) -> None:
         """Count tracebacks and error lines in a server's log; keep the first for the report."""
@@ -1204,14 +1257,16 @@ def report(bench: Bench, phases: list[Phase], load: tuple[float, float, float]) 
             f"| {rss} | {per_visitor:.0f} | {per_agent:.0f} |"
         )
     print()
+    floors = [("bare", "bare", "bare relay"), ("redis", "bare-redis", "bare relays over Redis")]
     for (mode, rate), p in figures.items():
-        bare = figures.get(("bare", rate))
-        if mode == "bare" or bare is None:
-            continue
-        ratios = " / ".join(
-            "–" if not b or k != k else f"{k / b:.1f}×" for k, b in zip(p, bare, strict=True)
-        )
-        print(f"- {mode} @ {rate:g}/s ÷ bare relay, p50 / p95 / p99: {ratios}")
+        for applies, floor_mode, label in floors:
+            floor = figures.get((floor_mode, rate))
+            if mode == floor_mode or floor is None or applies not in ("bare", mode):
+                continue
+            ratios = " / ".join(
+                "–" if not b or k != k else f"{k / b:.1f}×" for k, b in zip(p, floor, strict=True)
+            )
+            print(f"- {mode} @ {rate:g}/s ÷ {label}, p50 / p95 / p99: {ratios}")
     for phase in phases:
         s = phase.stats
         sk = phase.sockets
@@ -1374,7 +1429,7 @@ def main() -> None:
         serve_kefu(args.serve_kefu, args.what_if)
         return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = set(modes) - {"memory", "redis", "bare"}
+    unknown = set(modes) - {"memory", "redis", "bare", "bare-redis"}
     if unknown:
         sys.exit(f"unknown modes: {sorted(unknown)}")
     load = os.getloadavg()
@@ -1414,7 +1469,7 @@ def main() -> None:
         from django.core.management import call_command
 
         started = time.perf_counter()
-        if modes == ["bare"]:  # the relay alone needs no database
+        if set(modes) <= {"bare", "bare-redis"}:  # the relays alone need no database
             seeded = Seed(site_key="", agent_cookies=[], database_version="no database")
         else:
             call_command("migrate", verbosity=0)
@@ -1428,7 +1483,7 @@ def main() -> None:
         phases: list[Phase] = []
         for mode in modes:
             print(f"mode {mode} …", file=sys.stderr)
-            phases += run(getattr(bench, mode)())
+            phases += run(getattr(bench, mode.replace("-", "_"))())
         report(bench, phases, load)
     finally:
         processes.stop_all()

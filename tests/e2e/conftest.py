@@ -81,8 +81,14 @@ def kefu_environment(data: Path) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def kefu_server(env: dict[str, str], *args: str, name: str = "server") -> Iterator[str]:
-    """Start `kefu run` on a free port; yield its base URL once /healthz answers."""
+def kefu_server(
+    env: dict[str, str],
+    *args: str,
+    name: str = "server",
+    started: list[subprocess.Popen[bytes]] | None = None,
+) -> Iterator[str]:
+    """Start `kefu run` on a free port; yield its base URL once /healthz answers (the process
+    is appended to ``started`` if given)."""
     port = free_port()
     log_path = Path(env["KEFU_DATA_DIR"]) / f"{name}-{port}.log"
     with open(log_path, "wb") as log:
@@ -92,6 +98,8 @@ def kefu_server(env: dict[str, str], *args: str, name: str = "server") -> Iterat
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        if started is not None:
+            started.append(server)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60

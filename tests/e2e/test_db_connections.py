@@ -9,6 +9,7 @@ connections at its end (SQLite) or gives them back to a bounded pool (PostgreSQL
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -23,19 +24,6 @@ pytestmark = pytest.mark.e2e
 
 POOL = 3
 REQUESTS = 120
-
-
-def server_pid(port: int) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"run" in argv and str(port).encode() in argv and b"kefu.cli" in argv:
-            return int(entry.name)
-    raise LookupError(f"no kefu server on port {port}")
 
 
 def open_connections(env: dict[str, str], pid: int) -> int:
@@ -57,8 +45,9 @@ def open_connections(env: dict[str, str], pid: int) -> int:
 
 def test_served_requests_leave_no_connections_open(kefu_env):
     env = {**kefu_env, "KEFU_DB_POOL_SIZE": str(POOL)}
-    with kefu_server(env, "--web-only", name="connections") as base:
-        pid = server_pid(int(base.rsplit(":", 1)[1]))
+    started: list[subprocess.Popen[bytes]] = []
+    with kefu_server(env, "--web-only", name="connections", started=started) as base:
+        pid = started[0].pid
 
         def search(n: int) -> int:
             query = urllib.parse.urlencode({"q": f"充电 {n}"})

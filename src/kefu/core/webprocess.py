@@ -120,30 +120,22 @@ def reclaim() -> int:
     return found
 
 
-def socket_closed() -> None:
-    """Count a websocket that has ended (on the server's event loop)."""
-    global _sockets_closed
-    _sockets_closed += 1
-
-
 def watching(app: Any) -> Any:
     """ASGI wrapper: HTTP requests being served, and websockets that have ended, counted."""
 
     async def watched(scope: Any, receive: Any, send: Any) -> None:
-        global _requests_running, _requests_since_collection
-        if scope["type"] == "http":
+        global _requests_running, _requests_since_collection, _sockets_closed
+        kind = scope["type"]
+        if kind == "http":
             _requests_running += 1
-            try:
-                await app(scope, receive, send)
-            finally:
-                _requests_running -= 1
-                _requests_since_collection = True
-            return
         try:
             await app(scope, receive, send)
         finally:
-            if scope["type"] == "websocket":
-                socket_closed()
+            if kind == "http":
+                _requests_running -= 1
+                _requests_since_collection = True
+            elif kind == "websocket":
+                _sockets_closed += 1
 
     return watched
 

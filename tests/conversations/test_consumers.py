@@ -78,12 +78,15 @@ def session_cookie(user: Any) -> str:
     return client.cookies["sessionid"].value
 
 
-def communicator(path: str, cookie: str | None = None, origin: str | None = ORIGIN):
+def communicator(
+    path: str, cookie: str | None = None, origin: str | None = ORIGIN, language: str = ""
+):
     headers = []
     if origin is not None:
         headers.append((b"origin", origin.encode()))
     if cookie is not None:
-        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        extra = f"; django_language={language}" if language else ""
+        headers.append((b"cookie", f"sessionid={cookie}{extra}".encode()))
     return WebsocketCommunicator(application, path, headers=headers)
 
 
@@ -219,3 +222,26 @@ def test_each_event_reaches_a_socket_once(agent_x, cx):
 
     payloads = async_to_sync(run)()
     assert [p["op"] for p in payloads].count("toast") == 1, payloads
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("zh-hans", "更改了状态"), ("zh-hant", "更改了狀態"), ("en", "changed the status")],
+)
+def test_events_render_in_the_browsers_language_when_the_profile_has_none(
+    agent_x, cx, language, expected
+):
+    """As the pages do (LocaleMiddleware): the language cookie of the agent's browser."""
+    assert agent_x.agent_profile.language == ""
+    cookie = session_cookie(agent_x)
+
+    async def run():
+        comm = communicator(f"/ws/workspace/?conversation={cx.pk}", cookie, language=language)
+        assert (await comm.connect(timeout=3))[0]
+        await database_sync_to_async(actions.set_status)(cx, actor=agent_x, status="open")
+        payloads = await drain(comm)
+        await comm.disconnect()
+        return payloads
+
+    events = [p["html"] for p in async_to_sync(run)() if p["op"] == "message"]
+    assert events and expected in events[0], events

@@ -19,6 +19,7 @@ from kefu.conversations.access import can_see
 from kefu.conversations.models import Conversation, Message
 from kefu.conversations.thread import latest_event
 from kefu.core import realtime
+from kefu.core.i18n import scope_language
 from kefu.core.layers import DispatchWithoutDatabase
 from kefu.staff.access import agent_profile, team_ids
 
@@ -86,7 +87,9 @@ class WorkspaceConsumer(DispatchWithoutDatabase, AsyncWebsocketConsumer):
                 return None
             conversation_id = conversation.pk
             groups.append(realtime.conversation_group(conversation_id))
-        return groups, conversation_id, profile.language, profile.timezone, profile.name
+        # The profile's language, else the browser's, as for the pages (AgentPreferencesMiddleware)
+        language = profile.language or scope_language(self.scope)
+        return groups, conversation_id, language, profile.timezone, profile.name
 
     async def disconnect(self, code: int) -> None:
         if self.conversation_id is not None:

@@ -1,8 +1,10 @@
-"""Compile the message catalogs (.po → .mo) with polib, so no gettext tools are needed."""
+"""Compile the message catalogs (.po → .mo) with polib, so no gettext tools are needed; the
+language of a websocket's browser."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polib
 
@@ -17,3 +19,18 @@ def compile_catalogs(locale_dir: Path = LOCALE_DIR, force: bool = False) -> list
             polib.pofile(str(po_path)).save_as_mofile(str(mo_path))
             written.append(mo_path)
     return written
+
+
+def scope_language(scope: dict[str, Any]) -> str:
+    """The language Django's ``LocaleMiddleware`` would pick for this websocket's browser
+    (the language cookie, then ``Accept-Language``), so that what a socket renders matches the
+    pages around it."""
+    from django.http import HttpRequest
+    from django.utils import translation
+
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    for name, value in scope.get("headers") or []:
+        if name == b"accept-language":
+            request.META["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
+    return translation.get_language_from_request(request)
